@@ -1,0 +1,5 @@
+import sys
+
+from morris_mlx.cli import main
+
+sys.exit(main())

@@ -1,0 +1,103 @@
+"""What every backend offers, so the CLI, the TUI, eval and bench call one interface.
+
+A backend loads a model (with an optional adapter) into a `Generator` that streams text, and trains
+an adapter with a plain function taking a callback, the mlx-lm way. Both write the same adapter
+provenance file and the same metrics JSONL, so the TUI can follow either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from morris_mlx.config import Config, GenerateConfig
+
+METRICS_FILENAME = "metrics.jsonl"
+PROVENANCE_FILENAME = "morris_adapter.json"
+CHECKPOINTS_DIRNAME = "checkpoints"
+
+
+@dataclass
+class Chunk:
+    """One step of a streamed generation."""
+
+    text: str
+    token: int | None = None
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+    prompt_tps: float = 0.0
+    generation_tps: float = 0.0
+    peak_memory_gb: float = 0.0
+    finish_reason: str | None = None  # "stop" (EOS), "length", "time" or None while streaming
+
+
+class Generator(Protocol):
+    """A loaded base model, optionally with an adapter, ready to stream."""
+
+    backend: str
+    model_dir: Path
+    adapter_path: Path | None
+
+    def stream(self, messages: list[dict[str, str]], settings: GenerateConfig) -> Iterator[Chunk]:
+        """Yield chunks of the assistant's reply to `messages` (chat template applied)."""
+        ...
+
+    def set_adapter(self, adapter_path: Path | None, fuse: bool = True) -> None:
+        """Swap the adapter (or remove it with None) without reloading the base weights."""
+        ...
+
+    def logits(self, token_ids: list[int]) -> np.ndarray:
+        """fp32 next-token logits for every position, shape (len(token_ids), vocab)."""
+        ...
+
+    def encode_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
+        ...
+
+
+@dataclass
+class TrainEvent:
+    """One record of the metrics JSONL: kind is "plan", "train", "val", "checkpoint" or "done"."""
+
+    kind: str
+    step: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "step": self.step, **self.data}
+
+
+class TrainCallback(Protocol):
+    def __call__(self, event: TrainEvent) -> bool | None:
+        """Receive an event; return True to ask training to stop cleanly after this step."""
+        ...
+
+
+@dataclass
+class TrainResult:
+    adapter_path: Path
+    steps: int
+    best_val_loss: float | None
+    final_train_loss: float | None
+    stopped_early: bool = False
+
+
+class Backend(Protocol):
+    name: str
+
+    def load(
+        self, model_dir: Path, adapter_path: Path | None = None, fuse: bool = True
+    ) -> Generator: ...
+
+    def train(
+        self,
+        cfg: Config,
+        model_dir: Path,
+        data_dir: Path,
+        adapter_path: Path,
+        resume: bool = False,
+        callback: TrainCallback | None = None,
+    ) -> TrainResult: ...

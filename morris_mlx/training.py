@@ -1,0 +1,227 @@
+"""What both backends share around training: the plan (iterations from epochs), the metrics JSONL,
+the provenance file stored beside every adapter, and the checkpoint layout."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from morris_mlx.atomic import write_json
+from morris_mlx.backends.base import (
+    CHECKPOINTS_DIRNAME,
+    METRICS_FILENAME,
+    PROVENANCE_FILENAME,
+    TrainEvent,
+)
+from morris_mlx.config import Config, TrainConfig, to_dict
+from morris_mlx.errors import MorrisError
+
+MIN_TRAIN_EXAMPLES = 2
+
+
+@dataclass
+class TrainPlan:
+    examples: int
+    tokens: int
+    iters: int  # micro-batches
+    updates: int  # optimizer updates
+    grad_accumulation: int
+    steps_per_eval: int
+    save_every: int
+    epochs: float
+
+    def describe(self) -> str:
+        return (
+            f"plan: {self.examples} examples, {self.tokens:,} tokens, {self.iters} iterations "
+            f"= {self.updates} optimizer updates (accumulation {self.grad_accumulation}, "
+            f"{self.epochs:.2f} epochs); validation every {self.steps_per_eval}, "
+            f"checkpoint every {self.save_every} iterations"
+        )
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return max(multiple, int(math.ceil(value / multiple)) * multiple)
+
+
+def make_plan(cfg: TrainConfig, examples: int, tokens: int) -> TrainPlan:
+    """Iterations from epochs (or --iters), rounded so updates and checkpoints land on whole updates.
+
+    Checkpoints fall on update boundaries so a resume never has to restore half-accumulated gradients.
+    """
+    if examples < max(MIN_TRAIN_EXAMPLES, cfg.batch_size):
+        raise MorrisError(
+            f"the training split has {examples} examples; need at least "
+            f"{max(MIN_TRAIN_EXAMPLES, cfg.batch_size)} (add articles, or lower --batch-size)"
+        )
+    accumulation = cfg.grad_accumulation
+    iters = cfg.iters if cfg.iters else math.ceil(cfg.epochs * examples / cfg.batch_size)
+    iters = _round_up(iters, accumulation)
+    return TrainPlan(
+        examples=examples,
+        tokens=tokens,
+        iters=iters,
+        updates=iters // accumulation,
+        grad_accumulation=accumulation,
+        steps_per_eval=_round_up(cfg.steps_per_eval, accumulation),
+        save_every=_round_up(cfg.save_every, accumulation),
+        epochs=iters * cfg.batch_size / examples,
+    )
+
+
+def learning_rate_at(cfg: TrainConfig, update: int, total_updates: int) -> float:
+    """Learning rate for optimizer update `update` (0-based): warm-up, then constant or cosine."""
+    peak = cfg.learning_rate
+    if cfg.warmup_steps and update < cfg.warmup_steps:
+        return peak * (update + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "cosine":
+        span = max(1, total_updates - cfg.warmup_steps)
+        progress = min(1.0, (update - cfg.warmup_steps) / span)
+        floor = 0.1 * peak
+        return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    return peak
+
+
+class MetricsLog:
+    """Appends whole JSON lines (flushed and fsynced) so a reader never sees a partial record."""
+
+    def __init__(self, adapter_dir: Path, truncate_after_step: int | None = None) -> None:
+        self.path = Path(adapter_dir) / METRICS_FILENAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if truncate_after_step is not None and self.path.exists():
+            self._truncate(truncate_after_step)
+        elif truncate_after_step is None and self.path.exists():
+            self.path.unlink()
+
+    def _truncate(self, step: int) -> None:
+        """On resume, drop records past the checkpoint so the log reads like one uninterrupted run."""
+        keep = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a crash
+            if record.get("kind") in ("plan", "resume") or record.get("step", 0) <= step:
+                keep.append(line + "\n")
+        from morris_mlx.atomic import write_text
+
+        write_text(self.path, "".join(keep))
+
+    def write(self, event: TrainEvent) -> None:
+        record = {"time": time.time(), **event.to_json()}
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def read_metrics(adapter_dir: Path) -> list[dict[str, Any]]:
+    path = Path(adapter_dir) / METRICS_FILENAME
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
+def fingerprint_model(model_dir: Path) -> str:
+    """A cheap identity for a base model: config.json plus every safetensors header (names, shapes,
+    dtypes, offsets). Hashing 14 GB of weights on every run would cost more than training a step."""
+    digest = hashlib.sha256()
+    model_dir = Path(model_dir)
+    digest.update((model_dir / "config.json").read_bytes())
+    for path in sorted(model_dir.glob("*.safetensors")):
+        with open(path, "rb") as fh:
+            header_len = int.from_bytes(fh.read(8), "little")
+            digest.update(path.name.encode())
+            digest.update(fh.read(min(header_len, 100_000_000)))
+    return digest.hexdigest()
+
+
+def hash_data(data_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for split in ("train.jsonl", "valid.jsonl"):
+        path = Path(data_dir) / split
+        if path.exists():
+            digest.update(split.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def write_provenance(
+    adapter_dir: Path,
+    cfg: Config,
+    model_dir: Path,
+    data_dir: Path,
+    backend: str,
+    adapter_format: str,
+    plan: TrainPlan | None,
+    result: dict[str, Any],
+) -> Path:
+    path = Path(adapter_dir) / PROVENANCE_FILENAME
+    write_json(
+        path,
+        {
+            "name": Path(adapter_dir).name,
+            "format": adapter_format,
+            "backend": backend,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "base_model": {
+                "path": str(Path(model_dir).resolve()),
+                "name": Path(model_dir).name,
+                "fingerprint": fingerprint_model(model_dir),
+            },
+            "data": {"path": str(Path(data_dir).resolve()), "sha256": hash_data(data_dir)},
+            "config": to_dict(cfg),
+            "plan": asdict(plan) if plan else None,
+            "metrics": result,
+        },
+    )
+    return path
+
+
+def read_provenance(adapter_dir: Path) -> dict[str, Any] | None:
+    path = Path(adapter_dir) / PROVENANCE_FILENAME
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+
+
+def checkpoint_dir(adapter_dir: Path, step: int) -> Path:
+    return Path(adapter_dir) / CHECKPOINTS_DIRNAME / f"step_{step:07d}"
+
+
+def checkpoints(adapter_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first (a `.partial` one is never listed)."""
+    root = Path(adapter_dir) / CHECKPOINTS_DIRNAME
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and "." not in p.name)
+
+
+class Timer:
+    """Tokens/s and ETA over a run."""
+
+    def __init__(self, total_steps: int, start_step: int = 0) -> None:
+        self.start = time.perf_counter()
+        self.total = total_steps
+        self.start_step = start_step
+
+    def eta(self, step: int) -> float:
+        done = step - self.start_step
+        if done <= 0:
+            return float("nan")
+        return (time.perf_counter() - self.start) / done * (self.total - step)
