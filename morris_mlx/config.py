@@ -174,9 +174,7 @@ def _set(cfg: Config, key: str, value: Any) -> None:
         raise MorrisError(f"unknown config section in {key!r}; sections are: {sections}")
     hints = typing.get_type_hints(type(section))
     if name not in hints:
-        raise MorrisError(
-            f"unknown config key {key!r}; known keys in [{section_name}]: {', '.join(hints)}"
-        )
+        raise MorrisError(f"unknown config key {key!r}; known keys in [{section_name}]: {', '.join(hints)}")
     setattr(section, name, _check_type(key, value, hints[name]))
 
 

@@ -209,7 +209,9 @@ def checkpoints(adapter_dir: Path) -> list[Path]:
     root = Path(adapter_dir) / CHECKPOINTS_DIRNAME
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and "." not in p.name)
+    return sorted(
+        p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and "." not in p.name
+    )
 
 
 class Timer:

@@ -11,8 +11,18 @@ from morris_mlx.models.random_model import build_random_model
 
 SYSTEM = "You are a gloomy British telecom columnist."
 TOPICS = [
-    "5G", "network slicing", "open RAN", "fibre", "spectrum", "satellites", "AI", "towers",
-    "edge computing", "6G", "layoffs", "capex",
+    "5G",
+    "network slicing",
+    "open RAN",
+    "fibre",
+    "spectrum",
+    "satellites",
+    "AI",
+    "towers",
+    "edge computing",
+    "6G",
+    "layoffs",
+    "capex",
 ]
 
 

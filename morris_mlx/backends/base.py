@@ -54,8 +54,7 @@ class Generator(Protocol):
         """fp32 next-token logits for every position, shape (len(token_ids), vocab)."""
         ...
 
-    def encode_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
-        ...
+    def encode_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]: ...
 
 
 @dataclass
@@ -88,9 +87,7 @@ class TrainResult:
 class Backend(Protocol):
     name: str
 
-    def load(
-        self, model_dir: Path, adapter_path: Path | None = None, fuse: bool = True
-    ) -> Generator: ...
+    def load(self, model_dir: Path, adapter_path: Path | None = None, fuse: bool = True) -> Generator: ...
 
     def train(
         self,

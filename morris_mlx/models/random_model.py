@@ -176,9 +176,7 @@ def build_random_model(
         weight_map = {}
         for n, shard in enumerate(shards, start=1):
             fname = (
-                "model.safetensors"
-                if len(shards) == 1
-                else f"model-{n:05d}-of-{len(shards):05d}.safetensors"
+                "model.safetensors" if len(shards) == 1 else f"model-{n:05d}-of-{len(shards):05d}.safetensors"
             )
             save_file(shard, str(tmp / fname), metadata={"format": "pt"})
             weight_map.update({k: fname for k in shard})

@@ -37,7 +37,9 @@ def local_base(base: str) -> Path | None:
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(base, local_files_only=True, allow_patterns=["*.json", "*.safetensors"]))
+        return Path(
+            snapshot_download(base, local_files_only=True, allow_patterns=["*.json", "*.safetensors"])
+        )
     except Exception:  # noqa: BLE001 - not cached (or not a hub id): fall through to the default
         return None
 
