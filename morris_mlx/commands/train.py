@@ -1,0 +1,128 @@
+"""`morris train`: LoRA fine-tune a model on prepared data (MLX or torch backend)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from morris_mlx.commands.common import (
+    MODEL_MAPPING,
+    ArgumentParser,
+    add_config_arg,
+    add_model_args,
+    config_from_args,
+    positive_int,
+)
+from morris_mlx.errors import MorrisError
+
+log = logging.getLogger("morris")
+
+EXAMPLE = """examples:
+  morris train --iters 40                          # embedded default, data/processed, auto backend
+  morris train --model ~/models/zephyr-7b-4bit --data data/processed --adapter-path adapters/morris
+  morris train --adapter-path adapters/morris --resume   # continue after an interruption
+"""
+
+MAPPING = {
+    **MODEL_MAPPING,
+    "iters": "train.iters",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "grad_accumulation": "train.grad_accumulation",
+    "learning_rate": "train.learning_rate",
+    "max_seq_length": "train.max_seq_length",
+    "steps_per_eval": "train.steps_per_eval",
+    "save_every": "train.save_every",
+    "grad_checkpoint": "train.grad_checkpoint",
+    "mask_prompt": "train.mask_prompt",
+    "warmup_steps": "train.warmup_steps",
+    "lr_schedule": "train.lr_schedule",
+    "seed": "train.seed",
+    "rank": "lora.rank",
+    "alpha": "lora.alpha",
+    "dropout": "lora.dropout",
+    "target_modules": "lora.target_modules",
+    "num_layers": "lora.num_layers",
+}
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="morris train",
+        description="LoRA fine-tune a model on train/valid.jsonl. Defaults are the original Morris Bot's "
+        "(rank 16, alpha 32, dropout 0.1, q/k/v/o in all layers, lr 1e-4, 2 epochs, batch 1, accumulation 8).",
+        epilog=EXAMPLE,
+    )
+    add_config_arg(p)
+    add_model_args(p)
+    p.add_argument(
+        "--data", metavar="DIR", default="data/processed", help="prepared data (default: %(default)s)"
+    )
+    p.add_argument(
+        "--adapter-path", metavar="DIR", help="where the adapter goes (default: adapters/<model>-<time>)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue from the adapter's last checkpoint")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--iters", type=positive_int, help="iterations (micro-batches)")
+    group.add_argument("--epochs", type=float, help="passes over the training set")
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--grad-accumulation", type=positive_int, help="micro-batches per optimizer update")
+    p.add_argument("--learning-rate", "--lr", type=float)
+    p.add_argument("--max-seq-length", type=positive_int)
+    p.add_argument("--steps-per-eval", type=positive_int)
+    p.add_argument("--save-every", type=positive_int)
+    p.add_argument("--grad-checkpoint", action="store_true", default=None)
+    p.add_argument(
+        "--no-mask-prompt",
+        dest="mask_prompt",
+        action="store_false",
+        default=None,
+        help="train on the prompt tokens too",
+    )
+    p.add_argument("--warmup-steps", type=int)
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--rank", type=positive_int)
+    p.add_argument("--alpha", type=float)
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--target-modules", nargs="+", metavar="NAME", help="e.g. q_proj k_proj v_proj o_proj")
+    p.add_argument("--num-layers", type=int, help="adapt the last N blocks (-1: all)")
+    return p
+
+
+def default_adapter_path(model_dir: Path) -> Path:
+    from morris_mlx.paths import adapters_dir
+
+    return adapters_dir() / f"{model_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args, MAPPING)
+    data_dir = Path(args.data)
+    if not data_dir.is_dir():
+        raise MorrisError(f"data directory {data_dir} does not exist; run `morris prepare` first")
+
+    from morris_mlx.backends import get_backend
+    from morris_mlx.models.resolve import resolve_model
+
+    model_dir = resolve_model(cfg.model)
+    if args.resume and not args.adapter_path:
+        raise MorrisError("--resume needs --adapter-path DIR naming the run to continue")
+    adapter_path = Path(args.adapter_path) if args.adapter_path else default_adapter_path(model_dir)
+    backend = get_backend(cfg.model.backend)
+    log.info("model %s -> adapter %s", model_dir, adapter_path)
+    try:
+        result = backend.train(cfg, model_dir, data_dir, adapter_path, resume=args.resume)
+    except RuntimeError as exc:
+        if "memory" in str(exc).lower() or "malloc" in str(exc).lower():
+            raise MorrisError(
+                "out of memory while training; try --batch-size 1, --grad-checkpoint, a shorter "
+                "--max-seq-length or a quantized model (morris convert -q)"
+            ) from None
+        raise
+    best = f"{result.best_val_loss:.3f}" if result.best_val_loss is not None else "n/a"
+    print(f"adapter: {result.adapter_path} ({result.steps} iterations, best validation loss {best})")
+    print(f'generate with: morris generate "5G" --adapter-path {result.adapter_path}')
+    return 0
