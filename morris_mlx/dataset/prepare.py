@@ -1,0 +1,174 @@
+"""`morris prepare` end to end: read -> clean -> drop general (optional) -> de-duplicate -> instruct and
+cut to the token limit -> split -> write. Everything is computed in memory first, so bad input stops
+the run before a single file is written."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from morris_mlx.atomic import atomic_dir, write_json, write_jsonl
+from morris_mlx.config import CONFIG_FILENAME, Config, write_config
+from morris_mlx.dataset.article import Article
+from morris_mlx.dataset.chat import Example, TooLong, build_examples
+from morris_mlx.dataset.clean import clean_article
+from morris_mlx.dataset.corpus import CORPUS_DIR, read_corpus
+from morris_mlx.dataset.dedupe import dedupe
+from morris_mlx.dataset.instructions import load_instructions
+from morris_mlx.dataset.jsonl import SPLITS
+from morris_mlx.dataset.raw import read_raw
+from morris_mlx.dataset.split import split_articles
+from morris_mlx.dataset.stats import build_stats
+from morris_mlx.dataset.tokens import TokenCounter, load_token_counter
+from morris_mlx.errors import MorrisError
+from morris_mlx.paths import REPO_DIR
+from morris_mlx.prompts import load_system_prompt
+
+log = logging.getLogger("morris")
+
+STATS_FILENAME = "stats.json"
+OUTPUT_FILES = tuple(f"{s}.jsonl" for s in SPLITS) + (STATS_FILENAME, CONFIG_FILENAME)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    examples: dict[str, list[Example]]
+    stats: dict[str, Any]
+
+
+def _shown(path: Path) -> str:
+    """A repository path as the relative path users type; anything else as given."""
+    try:
+        return str(path.resolve().relative_to(REPO_DIR))
+    except ValueError:
+        return str(path)
+
+
+def _drop(article: Article, reason: str, duplicate_of: Article | None = None) -> dict[str, str]:
+    item = {"id": article.id, "origin": article.origin, "reason": reason}
+    if duplicate_of is not None:
+        item["duplicate_of"] = duplicate_of.id
+    return item
+
+
+def prepare(
+    cfg: Config,
+    model_dir: str | Path | None = None,
+    *,
+    corpus_dir: str | Path | None = None,
+    counter: TokenCounter | None = None,
+) -> Prepared:
+    """Training examples per split and their stats, from `cfg.data` (raw files, or the corpus).
+
+    Tokens are measured with `counter`, else the tokenizer in `model_dir`, else that of the model
+    `cfg.model` resolves to (--model, the configured base if local, the embedded default).
+    """
+    data = cfg.data
+    if data.raw:
+        articles = read_raw(data.raw)
+        sources = list(data.raw)
+    else:
+        corpus = Path(corpus_dir) if corpus_dir else CORPUS_DIR
+        articles = read_corpus(corpus)
+        sources = [_shown(corpus)]
+    system = load_system_prompt()
+    instructions = load_instructions()
+    if counter is None:
+        if model_dir is None:
+            # Resolved only now, so that bad input files are reported before a missing model.
+            from morris_mlx.models.resolve import resolve_model
+
+            model_dir = resolve_model(cfg.model)
+        counter = load_token_counter(model_dir, cfg.model.trust_remote_code)
+
+    dropped: list[dict[str, str]] = []
+    removed: Counter = Counter()
+    cleaned: list[Article] = []
+    for article in articles:
+        result, reason = clean_article(article, data.min_words)
+        if result is None:
+            dropped.append(_drop(article, reason or "unknown"))
+        elif result.kind == "general" and not data.include_general:
+            dropped.append(_drop(result, "general_excluded"))
+        else:
+            removed.update(result.removed)
+            cleaned.append(result)
+
+    kept, duplicates = dedupe(cleaned)
+    dropped += [_drop(article, reason, original) for article, reason, original in duplicates]
+
+    built: dict[str, list[Example]] = {}
+    for article in kept:
+        instruction = instructions.choose(article, data.seed)
+        try:
+            built[article.id] = build_examples(
+                article, instruction, system, instructions, counter, data.max_seq_length
+            )
+        except TooLong as exc:
+            log.warning(
+                "%s: dropped; the sentence %r... alone exceeds %d tokens",
+                article.origin,
+                str(exc),
+                data.max_seq_length,
+            )
+            dropped.append(_drop(article, "sentence_too_long"))
+    for item in dropped:
+        log.debug("dropped %s (%s): %s", item["id"], item["origin"], item["reason"])
+
+    splits = split_articles(
+        [a for a in kept if a.id in built], data.seed, data.valid_fraction, data.test_fraction
+    )
+    examples = {s: [e for a in splits[s] for e in built[a.id]] for s in SPLITS}
+    settings = {
+        "sources": sources,
+        "seed": data.seed,
+        "max_seq_length": data.max_seq_length,
+        "min_words": data.min_words,
+        "include_general": data.include_general,
+        "valid_fraction": data.valid_fraction,
+        "test_fraction": data.test_fraction,
+        "tokenizer": counter.source,
+    }
+    stats = build_stats(
+        splits=splits,
+        examples=examples,
+        read=len(articles),
+        dropped=dropped,
+        removed_paragraphs=removed,
+        settings=settings,
+    )
+    return Prepared(examples, stats)
+
+
+def _write_all(directory: Path, prepared: Prepared, cfg: Config) -> None:
+    for split in SPLITS:
+        write_jsonl(
+            directory / f"{split}.jsonl", [{"messages": e.messages} for e in prepared.examples[split]]
+        )
+    write_json(directory / STATS_FILENAME, prepared.stats)
+    write_config(
+        cfg, directory, extra={"command": "prepare", "tokenizer": prepared.stats["settings"]["tokenizer"]}
+    )
+
+
+def write_prepared(prepared: Prepared, out: str | Path, cfg: Config) -> Path:
+    """Write the splits, stats.json and morris_config.json into `out`.
+
+    A folder holding only these files (or none) is replaced as a whole, so readers see the old set or
+    the new one, never a mix. A folder with other files in it is left standing, and each of our files
+    is replaced atomically on its own.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise MorrisError(f"--out {out} is a file; pass a folder for train/valid/test.jsonl")
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_FILES) if out.is_dir() else []
+    if foreign:
+        log.debug("%s holds other files (%s); replacing ours one by one", out, ", ".join(foreign[:3]))
+        _write_all(out, prepared, cfg)
+    else:
+        with atomic_dir(out, overwrite=True) as tmp:
+            _write_all(tmp, prepared, cfg)
+    return out
