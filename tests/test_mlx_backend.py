@@ -58,6 +58,8 @@ def test_training_lowers_validation_loss_and_writes_an_mlx_lm_adapter(trained, t
     vals = [r["val_loss"] for r in read_metrics(out) if r["kind"] == "val"]
     assert vals[-1] < vals[0]
     assert result.steps == 16 and result.best_val_loss == min(vals)
+    plan = next(r for r in read_metrics(out) if r["kind"] == "plan")
+    assert plan["examples"] == 16 and plan["tokens"] > 16 * 20  # tokens, not records
     for name in ("adapters.safetensors", "adapter_config.json", "morris_adapter.json", "morris_config.json"):
         assert (out / name).is_file()
     provenance = json.loads((out / "morris_adapter.json").read_text())

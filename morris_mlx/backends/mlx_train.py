@@ -289,7 +289,8 @@ def _patched_ui(ui: ProgressUI):
 
 
 def count_tokens(dataset: Any) -> int:
-    return sum(dataset.itemlen(i) for i in range(len(dataset)))
+    """Tokens in a CacheDataset (its itemlen() measures the raw record, not the tokens)."""
+    return sum(len(dataset[i][0]) for i in range(len(dataset)))
 
 
 def train_mlx(
