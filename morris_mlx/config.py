@@ -64,21 +64,51 @@ class LoraConfig:
 
 @dataclass
 class TrainConfig:
-    learning_rate: float = _f(1e-4, "Peak learning rate (Adam).")
-    epochs: float = _f(2.0, "Passes over the training set; turned into iterations.")
-    iters: int | None = _f(None, "Iterations (micro-batches); overrides epochs when set.")
+    preset: str = _f(
+        "auto",
+        "auto: a schedule sized from the data (the recipe sweep's winner, docs/recipe.md); "
+        "original: the original Morris Bot's settings (lr 1e-4, 2 epochs, accumulation 8, constant lr).",
+    )
+    learning_rate: float = _f(2e-4, "Peak learning rate (Adam).")
+    epochs: float = _f(3.0, "Passes over the training set; turned into iterations.")
+    iters: int | None = _f(None, "Iterations (micro-batches); overrides epochs and min_updates when set.")
+    min_updates: int = _f(60, "Floor on optimizer updates, so a small corpus still gets enough steps.")
     batch_size: int = _f(1, "Examples per micro-batch.")
-    grad_accumulation: int = _f(8, "Micro-batches per optimizer update.")
+    grad_accumulation: int | None = _f(
+        None, "Micro-batches per optimizer update; empty: 1 for a small corpus, 8 from 400 batches up."
+    )
     max_seq_length: int = _f(2048, "Longest training sequence in tokens.")
     mask_prompt: bool = _f(True, "Compute the loss on the assistant turn only.")
-    warmup_steps: int = _f(0, "Linear learning-rate warm-up, in optimizer updates.")
-    lr_schedule: str = _f("constant", "constant | cosine (decay to 10% over the run).")
+    warmup_steps: int | None = _f(None, "Linear learning-rate warm-up in updates; empty: 10% of the run.")
+    lr_schedule: str = _f("cosine", "constant | cosine (decay to 10% over the run).")
     steps_per_report: int = _f(1, "Iterations between training-loss reports.")
-    steps_per_eval: int = _f(8, "Iterations between validation-loss measurements.")
+    steps_per_eval: int | None = _f(None, "Iterations between validations; empty: about 8 per run.")
     val_batches: int = _f(-1, "Validation batches per measurement; -1 uses the whole split.")
-    save_every: int = _f(8, "Iterations between resumable checkpoints.")
+    save_every: int | None = _f(None, "Iterations between resumable checkpoints; empty: at each validation.")
+    patience: int = _f(3, "Stop after this many validations without improvement (0: never stop early).")
     grad_checkpoint: bool = _f(False, "Recompute activations in the backward pass to save memory.")
     seed: int = _f(0, "Seed for data order, LoRA initialisation and dropout.")
+
+
+# Presets fill the keys a user did not set (flags and -c FILE still win).
+PRESETS: dict[str, dict[str, Any]] = {
+    "auto": {},
+    "original": {
+        "train.learning_rate": 1e-4,
+        "train.epochs": 2.0,
+        "train.min_updates": 0,
+        "train.batch_size": 1,
+        "train.grad_accumulation": 8,
+        "train.warmup_steps": 0,
+        "train.lr_schedule": "constant",
+        "train.patience": 0,
+        "lora.rank": 16,
+        "lora.alpha": 32.0,
+        "lora.dropout": 0.1,
+        "lora.target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+        "lora.num_layers": -1,
+    },
+}
 
 
 @dataclass
@@ -207,19 +237,30 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Defaults, then the file at `path`, then `overrides` ({"section.key": value}, None skipped)."""
-    cfg = Config()
+    """Defaults, then the file at `path`, then `overrides` ({"section.key": value}, None skipped).
+
+    A training preset (train.preset) fills only the keys neither the file nor the flags set.
+    """
+    explicit: dict[str, Any] = {}
     if path is not None:
         for section, table in read_config_file(path).items():
             if not isinstance(table, dict):
-                _set(cfg, str(section), table)  # raises: a bare key outside any table
+                _set(Config(), str(section), table)  # raises: a bare key outside any table
             for name, value in table.items():
-                _set(cfg, f"{section}.{name}", value)
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            _set(cfg, key, value)
+                explicit[f"{section}.{name}"] = value
+    explicit.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    cfg = Config()
+    preset = explicit.get("train.preset", cfg.train.preset)
+    if preset not in PRESETS:
+        raise MorrisError(f"config key 'train.preset' must be one of {', '.join(PRESETS)}, got {preset!r}")
+    for key, value in {**PRESETS[preset], **explicit}.items():
+        _set(cfg, key, value)
     validate(cfg)
     return cfg
+
+
+def _none_or_positive(value: int | None) -> bool:
+    return value is None or value > 0
 
 
 def validate(cfg: Config) -> None:
@@ -235,13 +276,15 @@ def validate(cfg: Config) -> None:
         ("train.epochs", cfg.train.epochs > 0, "positive"),
         ("train.iters", cfg.train.iters is None or cfg.train.iters > 0, "positive"),
         ("train.batch_size", cfg.train.batch_size > 0, "a positive integer"),
-        ("train.grad_accumulation", cfg.train.grad_accumulation > 0, "a positive integer"),
+        ("train.grad_accumulation", _none_or_positive(cfg.train.grad_accumulation), "a positive integer"),
+        ("train.min_updates", cfg.train.min_updates >= 0, "zero or more"),
+        ("train.patience", cfg.train.patience >= 0, "zero or more"),
         ("train.max_seq_length", cfg.train.max_seq_length >= 16, "at least 16"),
-        ("train.warmup_steps", cfg.train.warmup_steps >= 0, "zero or more"),
+        ("train.warmup_steps", cfg.train.warmup_steps is None or cfg.train.warmup_steps >= 0, "zero or more"),
         ("train.lr_schedule", cfg.train.lr_schedule in ("constant", "cosine"), "constant or cosine"),
         ("train.steps_per_report", cfg.train.steps_per_report > 0, "positive"),
-        ("train.steps_per_eval", cfg.train.steps_per_eval > 0, "positive"),
-        ("train.save_every", cfg.train.save_every > 0, "positive"),
+        ("train.steps_per_eval", _none_or_positive(cfg.train.steps_per_eval), "positive"),
+        ("train.save_every", _none_or_positive(cfg.train.save_every), "positive"),
         ("train.val_batches", cfg.train.val_batches == -1 or cfg.train.val_batches > 0, "-1 or positive"),
         ("generate.max_tokens", 0 < cfg.generate.max_tokens <= 1_000_000, "between 1 and 1,000,000"),
         ("generate.temp", 0 <= cfg.generate.temp <= 10, "between 0 and 10"),

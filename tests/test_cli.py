@@ -68,8 +68,19 @@ def test_config_precedence_cli_over_file_over_defaults(tmp_path):
     cfg = load_config(cfg_file, {"lora.rank": 4, "train.iters": None})
     assert cfg.lora.rank == 4  # CLI wins
     assert cfg.lora.alpha == 16.0 and cfg.train.learning_rate == 2e-4  # file over defaults
-    assert cfg.lora.dropout == 0.1 and cfg.train.grad_accumulation == 8  # the original's defaults
-    assert cfg.lora.scale == 4.0
+    assert cfg.lora.dropout == 0.1 and cfg.lora.scale == 4.0
+    assert cfg.train.preset == "auto" and cfg.train.grad_accumulation is None  # sized from the data
+
+
+def test_original_preset_fills_only_unset_keys(tmp_path):
+    cfg = load_config(None, {"train.preset": "original", "train.learning_rate": 3e-4})
+    assert (
+        cfg.train.grad_accumulation == 8 and cfg.train.epochs == 2.0 and cfg.train.lr_schedule == "constant"
+    )
+    assert cfg.train.learning_rate == 3e-4  # the flag wins over the preset
+    assert cfg.lora.rank == 16 and cfg.lora.scale == 2.0
+    with pytest.raises(MorrisError, match="train.preset"):
+        load_config(None, {"train.preset": "turbo"})
 
 
 @pytest.mark.parametrize(
@@ -116,3 +127,19 @@ def test_backend_choice_is_explained():
     assert choice.backend in ("mlx", "torch") and choice.reason
     with pytest.raises(MorrisError):
         choose("tpu")
+
+
+def test_plan_sizes_small_corpora_and_keeps_the_original_one_flag_away():
+    from morris_mlx.training import learning_rate_at, make_plan
+
+    auto = load_config().train
+    plan = make_plan(auto, examples=27, tokens=20_000)
+    assert plan.grad_accumulation == 1 and plan.updates >= 60  # the floor on updates
+    assert plan.iters % plan.steps_per_eval == 0 or plan.steps_per_eval <= plan.iters
+    big = make_plan(auto, examples=4000, tokens=4_000_000)
+    assert big.grad_accumulation == 8 and big.updates == 1500
+    original = load_config(None, {"train.preset": "original"}).train
+    orig = make_plan(original, examples=25, tokens=20_000)
+    assert orig.grad_accumulation == 8 and orig.updates == 7  # ceil(2 * 25 / 8)
+    rates = [learning_rate_at(auto, u, 60) for u in range(60)]
+    assert rates[0] < rates[6] == pytest.approx(auto.learning_rate) and rates[-1] < auto.learning_rate / 2

@@ -175,3 +175,20 @@ def test_adapter_for_another_base_is_refused(trained, tmp_path):
     )
     with pytest.raises(MorrisError, match="another base model"):
         MLXBackend().load(other, out)
+
+
+def test_early_stopping_when_validation_stops_improving(tiny_model, tiny_data, tmp_path):
+    out = tmp_path / "a"
+    result = train(
+        tiny_model,
+        tiny_data,
+        out,
+        **{
+            "train.learning_rate": 1e-12,
+            "train.patience": 1,
+            "train.steps_per_eval": 2,
+            "train.warmup_steps": 0,
+        },
+    )
+    assert result.stopped_early and result.steps < 16
+    assert (out / "adapters.safetensors").is_file() and (out / "morris_adapter.json").is_file()

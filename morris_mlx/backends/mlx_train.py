@@ -27,11 +27,15 @@ from morris_mlx.backends.base import TrainCallback, TrainEvent, TrainResult
 from morris_mlx.config import Config, write_config
 from morris_mlx.errors import MorrisError
 from morris_mlx.training import (
+    EarlyStopping,
     MetricsLog,
     TrainPlan,
     checkpoint_dir,
     checkpoints,
+    corpus_warning,
+    estimate_seconds,
     make_plan,
+    warmup_updates,
     write_provenance,
 )
 
@@ -103,7 +107,7 @@ def mlx_schedule(cfg: Config, total_updates: int):
     """
     import mlx.core as mx
 
-    peak, warmup = cfg.train.learning_rate, cfg.train.warmup_steps
+    peak, warmup = cfg.train.learning_rate, warmup_updates(cfg.train, total_updates)
     span = max(1, total_updates - warmup)
     floor = 0.1 * peak
 
@@ -340,11 +344,13 @@ def train_mlx(
     optimizer = optim.Adam(learning_rate=mlx_schedule(cfg, plan.updates))
 
     adapter_dir.mkdir(parents=True, exist_ok=True)
-    start_step, best_val, best_step = 0, math.inf, None
+    start_step, best_val, best_step, since_best = 0, math.inf, None, 0
     if resume_from is not None:
         state = checkpointer.restore(resume_from, model, optimizer)
         start_step, best_val, best_step = state["step"], state["best_val"], state["best_step"]
+        since_best = state.get("since_best", 0)
         log.info("resuming from %s (step %d of %d)", resume_from.name, start_step, plan.iters)
+    early = EarlyStopping(cfg.train.patience, best_val, since_best)
     metrics = MetricsLog(adapter_dir, truncate_after_step=start_step if resume_from else None)
     write_config(cfg, adapter_dir)
     write_json(
@@ -362,15 +368,29 @@ def train_mlx(
         if callback is not None and callback(event):
             stop_requested = True
 
-    emit(TrainEvent("plan", start_step, {**plan.__dict__, "resumed": resume_from is not None}))
-    log.info(plan.describe())
+    from mlx.utils import tree_flatten
+
+    from morris_mlx.backends import mlx_device
+
+    parameters = sum(v.size for _, v in tree_flatten(model.parameters()))
+    estimate = estimate_seconds(plan, "mlx", mlx_device() or "cpu", parameters)
+    emit(
+        TrainEvent(
+            "plan",
+            start_step,
+            {**plan.__dict__, "resumed": resume_from is not None, "estimated_seconds": estimate},
+        )
+    )
+    log.info(plan.describe() + (f"; roughly {estimate / 60:.0f} min" if estimate else ""))
+    if warning := corpus_warning(plan):
+        log.warning(warning)
 
     ui = ProgressUI(plan.iters, start_step, quiet=quiet)
 
     progress: dict[str, int] = {}
 
     def validate(step: int) -> None:
-        nonlocal best_val, best_step
+        nonlocal best_val, best_step, stop_requested
         if progress.get("validated") == step:
             return
         progress["validated"] = step
@@ -383,15 +403,23 @@ def train_mlx(
             iterate_batches=batches,
         )
         model.train()
-        improved = val_loss < best_val
+        improved, should_stop = early.update(val_loss)
         if improved:
             best_val, best_step = val_loss, step
             _save_adapter(model, adapter_dir / ADAPTER_FILE)
+        if should_stop and step < plan.iters:
+            log.info("validation loss has not improved for %d validations; stopping early", early.patience)
+            stop_requested = True
         ui.val = f"val {val_loss:.3f}"
         emit(TrainEvent("val", step, {"val_loss": val_loss, "best": improved}))
 
     def save_checkpoint(step: int) -> None:
-        path = checkpointer.save(step, model, optimizer, {"best_val": best_val, "best_step": best_step})
+        path = checkpointer.save(
+            step,
+            model,
+            optimizer,
+            {"best_val": best_val, "best_step": best_step, "since_best": early.since_best},
+        )
         checkpointer.prune()
         emit(TrainEvent("checkpoint", step, {"path": str(path)}))
 
