@@ -26,6 +26,9 @@ EXAMPLE = """examples:
 
 MAPPING = {
     **MODEL_MAPPING,
+    "preset": "train.preset",
+    "min_updates": "train.min_updates",
+    "patience": "train.patience",
     "iters": "train.iters",
     "epochs": "train.epochs",
     "batch_size": "train.batch_size",
@@ -50,8 +53,9 @@ MAPPING = {
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="morris train",
-        description="LoRA fine-tune a model on train/valid.jsonl. Defaults are the original Morris Bot's "
-        "(rank 16, alpha 32, dropout 0.1, q/k/v/o in all layers, lr 1e-4, 2 epochs, batch 1, accumulation 8).",
+        description="LoRA fine-tune a model on train/valid.jsonl. LoRA defaults are the original Morris Bot's "
+        "(rank 16, alpha 32, dropout 0.1, q/k/v/o in all layers); the schedule is sized from the data "
+        "(--preset auto) or the original's (--preset original: lr 1e-4, 2 epochs, batch 1, accumulation 8).",
         epilog=EXAMPLE,
     )
     add_config_arg(p)
@@ -66,6 +70,13 @@ def build_parser() -> ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--iters", type=positive_int, help="iterations (micro-batches)")
     group.add_argument("--epochs", type=float, help="passes over the training set")
+    p.add_argument(
+        "--preset",
+        choices=["auto", "original"],
+        help="auto: schedule sized from the data (default); original: the original Morris Bot's",
+    )
+    p.add_argument("--min-updates", type=int, help="floor on optimizer updates (auto preset)")
+    p.add_argument("--patience", type=int, help="validations without improvement before stopping (0: never)")
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--grad-accumulation", type=positive_int, help="micro-batches per optimizer update")
     p.add_argument("--learning-rate", "--lr", type=float)
