@@ -1,0 +1,52 @@
+"""`morris import peft`: a PEFT LoRA adapter as an MLX adapter (`mlx_lm generate --adapter-path` loads it).
+
+The module is named after the command; `import` is a Python keyword, so the CLI loads it with
+importlib.import_module("morris_mlx.commands.import").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from morris_mlx.commands.common import ArgumentParser
+
+EXAMPLE = """examples:
+  morris import peft --peft-path ~/peft/zephyr-morris --out adapters/zephyr-morris
+  morris generate "5G" --adapter-path adapters/zephyr-morris
+  mlx_lm generate --model BASE_DIR --adapter-path adapters/zephyr-morris --prompt "5G"
+"""
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="morris import",
+        description="Import a PEFT LoRA adapter (adapter_model.safetensors + adapter_config.json) as an "
+        "MLX adapter. It is checked against the base model first: another base's adapter, DoRA, rsLoRA "
+        "or unsupported target modules are refused and nothing is written.",
+        epilog=EXAMPLE,
+    )
+    p.add_argument("format", choices=["peft"], help="what to import from")
+    p.add_argument("--peft-path", required=True, metavar="DIR", help="the PEFT adapter directory")
+    p.add_argument(
+        "--out", metavar="DIR", help="output directory (default: the adapters folder, named after the source)"
+    )
+    p.add_argument(
+        "--model",
+        metavar="DIR",
+        help="base model to check against (default: the adapter's base_model_name_or_path when on this "
+        "machine, else the configured base or the embedded default)",
+    )
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from morris_mlx.export.actions import import_peft
+    from morris_mlx.paths import adapters_dir
+    from morris_mlx.registry import check_name, get_adapter
+
+    info = get_adapter(args.peft_path)
+    out = Path(args.out) if args.out else adapters_dir() / check_name(f"{info.name}-mlx")
+    print(import_peft(info.path, out, model=args.model, force=args.force))
+    return 0
