@@ -192,3 +192,14 @@ def test_early_stopping_when_validation_stops_improving(tiny_model, tiny_data, t
     )
     assert result.stopped_early and result.steps < 16
     assert (out / "adapters.safetensors").is_file() and (out / "morris_adapter.json").is_file()
+
+
+def test_a_peft_adapter_loads_on_mlx_with_the_same_logits(trained, tiny_model, tmp_path):
+    from morris_mlx.export.actions import export_peft
+
+    _, out, _ = trained
+    peft_dir = export_peft(out, tmp_path / "peft", model=str(tiny_model))
+    backend = MLXBackend()
+    native, via_peft = backend.load(tiny_model, out), backend.load(tiny_model, peft_dir)
+    ids = native.encode_chat([{"role": "user", "content": "fibre"}], add_generation_prompt=True)
+    np.testing.assert_allclose(native.logits(ids), via_peft.logits(ids), atol=1e-5)

@@ -44,35 +44,34 @@ def apply_chat_template(
         )
 
 
-def read_mlx_adapter(adapter_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(adapter_config, weights) of an MLX adapter dir, or of a PEFT dir converted on the fly."""
+def read_mlx_adapter(adapter_path: Path, model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(adapter_config, weights) of an MLX adapter dir; a PEFT dir is imported on the fly first."""
     import mlx.core as mx
 
     adapter_path = Path(adapter_path)
     if not adapter_path.is_dir():
         raise MorrisError(f"adapter directory {adapter_path} does not exist; train one or pass another path")
-    if (adapter_path / "adapters.safetensors").is_file():
-        try:
-            config = json.loads((adapter_path / "adapter_config.json").read_text())
-            weights = mx.load(str(adapter_path / "adapters.safetensors"))
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise MorrisError(
-                f"adapter in {adapter_path} is unreadable ({exc}); re-train or re-export it"
-            ) from None
-        if config.get("fine_tune_type", "lora") != "lora":
-            raise MorrisError(
-                f"{adapter_path} is a {config['fine_tune_type']} adapter; only LoRA is supported"
-            )
-        return config, weights
     if (adapter_path / "adapter_model.safetensors").is_file():
-        from morris_mlx.export.peft import peft_dir_to_mlx
+        import tempfile
 
-        config, np_weights = peft_dir_to_mlx(adapter_path)
-        return config, {k: mx.array(v) for k, v in np_weights.items()}
-    raise MorrisError(
-        f"{adapter_path} holds no adapter (adapters.safetensors or adapter_model.safetensors); "
-        "pass the folder `morris train` wrote"
-    )
+        from morris_mlx.export.actions import import_peft
+
+        with tempfile.TemporaryDirectory() as tmp:
+            converted = import_peft(adapter_path, Path(tmp) / "mlx", model=str(model_dir))
+            return read_mlx_adapter(converted, model_dir)
+    if not (adapter_path / "adapters.safetensors").is_file():
+        raise MorrisError(
+            f"{adapter_path} holds no adapter (adapters.safetensors or adapter_model.safetensors); "
+            "pass the folder `morris train` wrote"
+        )
+    try:
+        config = json.loads((adapter_path / "adapter_config.json").read_text())
+        weights = mx.load(str(adapter_path / "adapters.safetensors"))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise MorrisError(f"adapter in {adapter_path} is unreadable ({exc}); re-train or re-export it") from None
+    if config.get("fine_tune_type", "lora") != "lora":
+        raise MorrisError(f"{adapter_path} is a {config['fine_tune_type']} adapter; only LoRA is supported")
+    return config, weights
 
 
 class MLXGenerator:
@@ -114,7 +113,9 @@ class MLXGenerator:
         from mlx_lm.tuner.lora import LoRALinear
         from mlx_lm.tuner.utils import linear_to_lora_layers
 
-        config, weights = read_mlx_adapter(adapter_path) if adapter_path is not None else (None, None)
+        config, weights = (
+            read_mlx_adapter(adapter_path, self.model_dir) if adapter_path is not None else (None, None)
+        )
         self._restore_base()
         if config is None:
             return
