@@ -89,12 +89,12 @@ def _metrics(path: Path, provenance: dict[str, Any]) -> dict[str, Any]:
     metrics = dict(provenance.get("metrics") or {})
     records = read_metrics(path)
     train = [r for r in records if r.get("kind") == "train" and isinstance(r.get("loss"), (int, float))]
-    val = [r for r in records if r.get("kind") == "val" and isinstance(r.get("loss"), (int, float))]
+    val = [r for r in records if r.get("kind") == "val" and isinstance(r.get("val_loss"), (int, float))]
     steps = [r["step"] for r in records if isinstance(r.get("step"), int)]
     if "final_train_loss" not in metrics and train:
         metrics["final_train_loss"] = train[-1]["loss"]
     if "best_val_loss" not in metrics and val:
-        metrics["best_val_loss"] = min(r["loss"] for r in val)
+        metrics["best_val_loss"] = min(r["val_loss"] for r in val)
     if "steps" not in metrics and steps:
         metrics["steps"] = max(steps)
     return metrics

@@ -79,9 +79,9 @@ def test_metrics_come_from_provenance_else_from_the_metrics_log():
         "running",
         metrics=[
             {"kind": "train", "step": 8, "loss": 3.0},
-            {"kind": "val", "step": 8, "loss": 2.5},
+            {"kind": "val", "step": 8, "val_loss": 2.5},
             {"kind": "train", "step": 16, "loss": 2.0},
-            {"kind": "val", "step": 16, "loss": 2.7},
+            {"kind": "val", "step": 16, "val_loss": 2.7},
         ],
     )
     assert registry.get_adapter("done").metrics == {"best_val_loss": 1.5, "steps": 40}

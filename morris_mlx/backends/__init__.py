@@ -81,7 +81,7 @@ def choose(name: str = "auto") -> Choice:
     raise MorrisError("no backend is installed: pip install 'morris_mlx' (MLX) or 'morris_mlx[torch]'")
 
 
-def get_backend(name: str = "auto", announce: bool = True) -> Backend:
+def get_backend(name: str = "auto", announce: bool = True, trust_remote_code: bool = False) -> Backend:
     """The backend object for `name`; logs which one auto picked and why."""
     choice = choose(name)
     if announce:
@@ -92,4 +92,4 @@ def get_backend(name: str = "auto", announce: bool = True) -> Backend:
         return MLXBackend()
     from morris_mlx.backends.torch_backend import TorchBackend
 
-    return TorchBackend(device=choice.device)
+    return TorchBackend(device=choice.device, trust_remote_code=trust_remote_code)

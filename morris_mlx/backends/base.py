@@ -97,4 +97,5 @@ class Backend(Protocol):
         adapter_path: Path,
         resume: bool = False,
         callback: TrainCallback | None = None,
+        quiet: bool = False,
     ) -> TrainResult: ...

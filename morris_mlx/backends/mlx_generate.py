@@ -68,7 +68,9 @@ def read_mlx_adapter(adapter_path: Path, model_dir: Path) -> tuple[dict[str, Any
         config = json.loads((adapter_path / "adapter_config.json").read_text())
         weights = mx.load(str(adapter_path / "adapters.safetensors"))
     except (OSError, ValueError, RuntimeError) as exc:
-        raise MorrisError(f"adapter in {adapter_path} is unreadable ({exc}); re-train or re-export it") from None
+        raise MorrisError(
+            f"adapter in {adapter_path} is unreadable ({exc}); re-train or re-export it"
+        ) from None
     if config.get("fine_tune_type", "lora") != "lora":
         raise MorrisError(f"{adapter_path} is a {config['fine_tune_type']} adapter; only LoRA is supported")
     return config, weights

@@ -168,7 +168,15 @@ def load_datasets(data_dir: Path, tokenizer: Any, cfg: Config):
             f"{data_dir}/valid.jsonl has {len(valid)} examples, fewer than the batch size "
             f"{cfg.train.batch_size}; add validation examples or lower --batch-size"
         )
-    return CacheDataset(train), CacheDataset(valid)
+
+    class TokenLengthDataset(CacheDataset):
+        """mlx-lm batches by itemlen(), which for chat records measures the dict, not the tokens; sort by
+        tokens as mlx-lm means to (and as the torch backend does), so both backends see the same order."""
+
+        def itemlen(self, idx: int) -> int:
+            return len(self[idx][0])
+
+    return TokenLengthDataset(train), TokenLengthDataset(valid)
 
 
 def _save_adapter(model: Any, path: Path) -> None:

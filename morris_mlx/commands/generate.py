@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.model.path is None and (base := adapter_base_model(adapter_path)) is not None:
         cfg.model.path = str(base)
     model_dir = resolve_model(cfg.model)
-    generator = get_backend(cfg.model.backend).load(model_dir, adapter_path, fuse=cfg.generate.fuse)
+    backend = get_backend(cfg.model.backend, trust_remote_code=cfg.model.trust_remote_code)
+    generator = backend.load(model_dir, adapter_path, fuse=cfg.generate.fuse)
     last = None
     for chunk in generator.stream(messages, cfg.generate):
         sys.stdout.write(chunk.text)

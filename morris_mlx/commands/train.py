@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and not args.adapter_path:
         raise MorrisError("--resume needs --adapter-path DIR naming the run to continue")
     adapter_path = Path(args.adapter_path) if args.adapter_path else default_adapter_path(model_dir)
-    backend = get_backend(cfg.model.backend)
+    backend = get_backend(cfg.model.backend, trust_remote_code=cfg.model.trust_remote_code)
     log.info("model %s -> adapter %s", model_dir, adapter_path)
     try:
         result = backend.train(cfg, model_dir, data_dir, adapter_path, resume=args.resume)

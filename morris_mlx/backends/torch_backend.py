@@ -1,0 +1,200 @@
+"""The torch fallback backend: transformers + peft on CUDA, MPS or the CPU.
+
+This module holds what training and generation share: the dtype for a device, loading a model
+directory (safetensors only, SDPA attention), and reading adapters of either format. An MLX adapter
+(adapters.safetensors, as mlx-lm writes it) is converted to a PEFT directory on the fly through
+morris_mlx.export.peft (DESIGN.md's mapping), so a user can train on one backend and generate on the
+other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from morris_mlx.backends.base import Generator, TrainCallback, TrainResult
+from morris_mlx.config import Config
+from morris_mlx.errors import MorrisError
+from morris_mlx.registry import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS
+
+log = logging.getLogger("morris")
+
+__all__ = ["ADAPTER_CONFIG", "MLX_WEIGHTS", "PEFT_WEIGHTS", "TorchBackend"]
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft 0.21 calls a transformers method deprecated in 5.x on every wrap; that warning is not ours."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+def torch_dtype(device: str) -> Any:
+    """fp32 on the CPU (bf16 matmuls there are slow and inexact); bf16 where the device supports it."""
+    import torch
+
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    if device == "mps":
+        try:
+            (torch.ones(1, dtype=torch.bfloat16, device="mps") + 1).cpu()
+            return torch.bfloat16
+        except (RuntimeError, TypeError):  # older macOS: no bf16 on Metal
+            return torch.float32
+    return torch.float32
+
+
+def peak_memory_gb(device: str) -> float:
+    """Peak accelerator memory, or the process's peak resident set on the CPU."""
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 1e9
+    if device == "mps" and hasattr(torch, "mps"):
+        return torch.mps.driver_allocated_memory() / 1e9
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e9 if sys.platform == "darwin" else peak * 1024 / 1e9  # bytes on macOS, KiB on Linux
+
+
+def load_tokenizer(model_dir: Path, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise MorrisError(f"cannot read the tokenizer in {model_dir}: {exc}") from None
+    if not getattr(tokenizer, "chat_template", None):
+        raise MorrisError(
+            f"the tokenizer in {model_dir} has no chat template; use an instruct/chat model "
+            "(its tokenizer_config.json needs a chat_template)"
+        )
+    return tokenizer
+
+
+def load_model(model_dir: Path, device: str, trust_remote_code: bool = False) -> Any:
+    """The causal LM in `model_dir` on `device`, in eval mode; errors become one-line MorrisErrors."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    from morris_mlx.models.resolve import check_model_dir
+
+    check_model_dir(Path(model_dir))
+    hf_logging.disable_progress_bar()  # a per-tensor bar on every load is noise in a CLI
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            str(model_dir),
+            dtype=torch_dtype(device),
+            attn_implementation="sdpa",
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise MorrisError(f"transformers cannot load the model in {model_dir}: {exc}") from None
+    finally:
+        hf_logging.enable_progress_bar()
+    return model.to(device).eval()
+
+
+def adapter_format(adapter_path: Path) -> str:
+    """'peft' or 'mlx'; MorrisError when the folder holds neither."""
+    adapter_path = Path(adapter_path)
+    if not adapter_path.is_dir():
+        raise MorrisError(f"adapter folder {adapter_path} does not exist; pass a trained adapter's folder")
+    if (adapter_path / PEFT_WEIGHTS).is_file():
+        return "peft"
+    if (adapter_path / MLX_WEIGHTS).is_file():
+        return "mlx"
+    raise MorrisError(
+        f"{adapter_path} holds no adapter weights ({PEFT_WEIGHTS} or {MLX_WEIGHTS}); "
+        "pass the folder `morris train` wrote"
+    )
+
+
+def mlx_adapter_to_peft(mlx_dir: Path, out_dir: Path, model_dir: Path) -> Path:
+    """Write the PEFT form of the mlx-lm adapter in `mlx_dir` into `out_dir`, after checking that it
+    fits the model in `model_dir` (the mapping itself lives in morris_mlx.export.peft)."""
+    from morris_mlx.export.checks import check_fits, model_layout
+    from morris_mlx.export.peft import layers_to_transform, read_mlx_adapter, write_peft_adapter
+
+    adapter, num_layers = read_mlx_adapter(Path(mlx_dir))
+    layout = model_layout(Path(model_dir))
+    check_fits(adapter.shapes(), layout, f"MLX adapter {mlx_dir}")
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_peft_adapter(
+        adapter, Path(out_dir), layers_to_transform(adapter, num_layers, layout), str(model_dir)
+    )
+    return Path(out_dir)
+
+
+@contextlib.contextmanager
+def peft_dir(adapter_path: Path, model_dir: Path) -> Iterator[Path]:
+    """Yield a PEFT directory for `adapter_path`: itself, or a temporary conversion of an MLX adapter."""
+    adapter_path = Path(adapter_path)
+    if adapter_format(adapter_path) == "peft":
+        yield adapter_path
+        return
+    with tempfile.TemporaryDirectory(prefix="morris-peft-") as tmp:
+        yield mlx_adapter_to_peft(adapter_path, Path(tmp), model_dir)
+
+
+def warn_if_other_base(adapter_path: Path, model_dir: Path) -> None:
+    """Same-shaped bases load each other's adapters without error, so say so when provenance differs."""
+    from morris_mlx.training import fingerprint_model, read_provenance
+
+    provenance = read_provenance(adapter_path) or {}
+    expected = (provenance.get("base_model") or {}).get("fingerprint")
+    if expected and expected != fingerprint_model(model_dir):
+        log.warning(
+            "adapter %s was trained on %s, not on %s; its output may be meaningless",
+            adapter_path,
+            provenance["base_model"].get("path"),
+            model_dir,
+        )
+
+
+class TorchBackend:
+    """transformers + peft behind the Backend protocol."""
+
+    name = "torch"
+
+    def __init__(self, device: str = "cpu", trust_remote_code: bool = False) -> None:
+        self.device = device
+        self.trust_remote_code = trust_remote_code
+
+    def load(self, model_dir: Path, adapter_path: Path | None = None, fuse: bool = True) -> Generator:
+        from morris_mlx.backends.torch_generate import TorchGenerator
+
+        model_dir = Path(model_dir)
+        if adapter_path is not None:
+            adapter_format(Path(adapter_path))  # fail on a bad path before the slow model load
+        tokenizer = load_tokenizer(model_dir, self.trust_remote_code)
+        model = load_model(model_dir, self.device, self.trust_remote_code)
+        generator = TorchGenerator(model, tokenizer, model_dir, self.device)
+        if adapter_path is not None:
+            generator.set_adapter(Path(adapter_path), fuse=fuse)
+        return generator
+
+    def train(
+        self,
+        cfg: Config,
+        model_dir: Path,
+        data_dir: Path,
+        adapter_path: Path,
+        resume: bool = False,
+        callback: TrainCallback | None = None,
+        quiet: bool = False,
+    ) -> TrainResult:
+        from morris_mlx.backends.torch_train import train_torch
+
+        return train_torch(cfg, model_dir, data_dir, adapter_path, self.device, resume, callback, quiet)
