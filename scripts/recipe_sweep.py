@@ -1,0 +1,120 @@
+"""Recipe sweep (issue 13): train each candidate schedule on the bundled corpus, score it with `morris eval`,
+and write the results table to docs/recipe.md (and the raw numbers to docs/recipe.json).
+
+    python scripts/recipe_sweep.py --backend torch --data data/processed
+    python scripts/recipe_sweep.py --only original,auto          # a subset
+
+Every run uses the same data, seed and eval settings; the default recipe is the one with the largest
+held-out perplexity reduction that trains within the time budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# name -> extra `morris train` flags
+CANDIDATES: dict[str, list[str]] = {
+    "original": ["--preset", "original"],
+    "auto": [],
+    "auto-lr1e-4": ["--learning-rate", "1e-4"],
+    "auto-lr4e-4": ["--learning-rate", "4e-4"],
+    "auto-mlp": ["--target-modules", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "auto-r8": ["--rank", "8", "--alpha", "16"],
+    "auto-no-mask": ["--no-mask-prompt"],
+    "auto-2epochs": ["--epochs", "2", "--min-updates", "0"],
+}
+
+
+def morris(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "morris_mlx", *args], check=True, cwd=REPO)
+
+
+def run_one(name: str, flags: list[str], args: argparse.Namespace, out_root: Path) -> dict:
+    adapter = out_root / name
+    if not (adapter / "morris_adapter.json").is_file():
+        started = time.perf_counter()
+        morris("train", "--backend", args.backend, "--data", args.data, "--adapter-path", str(adapter),
+               "--max-seq-length", "1024", *flags)
+        train_seconds = time.perf_counter() - started
+    else:
+        train_seconds = json.loads((adapter / "morris_adapter.json").read_text())["metrics"].get("train_seconds")
+    report_path = adapter / "eval" / "report"
+    if not report_path.with_suffix(".json").is_file():
+        morris("eval", "--backend", args.backend, "--adapter-path", str(adapter), "--data", args.data,
+               "--prompts", str(args.prompts), "--max-tokens", str(args.max_tokens), "--out", str(report_path))
+    report = json.loads(report_path.with_suffix(".json").read_text())
+    provenance = json.loads((adapter / "morris_adapter.json").read_text())
+    ppl = report["perplexity"]
+    measures = {m["key"] if "key" in m else m["label"]: m for m in report["measures"]}
+    closer = sum(1 for m in report["measures"] if m.get("verdict") == "better")
+    return {
+        "name": name,
+        "flags": " ".join(flags) or "(defaults)",
+        "updates": (provenance.get("plan") or {}).get("updates"),
+        "train_seconds": train_seconds,
+        "best_val_loss": provenance["metrics"].get("best_val_loss"),
+        "writer_ppl_base": ppl["writer"]["base"],
+        "writer_ppl_adapter": ppl["writer"]["adapter"],
+        "writer_ppl_change": ppl["writer"]["change"],
+        "generic_ppl_change": ppl["generic"]["change"],
+        "style_measures_better": closer,
+        "style_measures_total": len(measures),
+    }
+
+
+def table(rows: list[dict], budget: float) -> str:
+    lines = [
+        "| recipe | flags | updates | train s | best val loss | writer ppl (base -> adapter) | writer change "
+        "| generic change | style measures better |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | `{r['flags']}` | {r['updates']} | {r['train_seconds']:.0f} | {r['best_val_loss']:.3f} "
+            f"| {r['writer_ppl_base']:.2f} -> {r['writer_ppl_adapter']:.2f} | {100 * r['writer_ppl_change']:+.1f}% "
+            f"| {100 * r['generic_ppl_change']:+.1f}% | {r['style_measures_better']}/{r['style_measures_total']} |"
+        )
+    within = [r for r in rows if r["train_seconds"] <= budget]
+    if within:
+        best = min(within, key=lambda r: r["writer_ppl_change"])
+        lines += ["", f"Winner within {budget:.0f} s of training: **{best['name']}** "
+                      f"({100 * best['writer_ppl_change']:+.1f}% held-out perplexity)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backend", default="torch")
+    p.add_argument("--data", default="data/processed")
+    p.add_argument("--out", default="runs/recipe-sweep", help="where the adapters and reports go")
+    p.add_argument("--only", help="comma list of candidate names")
+    p.add_argument("--prompts", type=int, default=6)
+    p.add_argument("--max-tokens", type=int, default=160)
+    p.add_argument("--budget", type=float, default=600.0, help="training-time budget in seconds")
+    args = p.parse_args()
+    names = args.only.split(",") if args.only else list(CANDIDATES)
+    out_root = REPO / args.out
+    rows = [run_one(name, CANDIDATES[name], args, out_root) for name in names]
+    docs = REPO / "docs"
+    docs.mkdir(exist_ok=True)
+    (docs / "recipe.json").write_text(json.dumps(rows, indent=2) + "\n")
+    header = (
+        f"# Recipe sweep\n\nBundled corpus, embedded default model, backend {args.backend}, "
+        f"`morris eval --prompts {args.prompts} --max-tokens {args.max_tokens}`; made by "
+        f"`python scripts/recipe_sweep.py --backend {args.backend}{' --only ' + args.only if args.only else ''}` "
+        f"on {time.strftime('%Y-%m-%d')}.\n\n"
+    )
+    (docs / "recipe.md").write_text(header + table(rows, args.budget))
+    print(table(rows, args.budget))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
