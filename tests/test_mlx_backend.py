@@ -203,3 +203,11 @@ def test_a_peft_adapter_loads_on_mlx_with_the_same_logits(trained, tiny_model, t
     native, via_peft = backend.load(tiny_model, out), backend.load(tiny_model, peft_dir)
     ids = native.encode_chat([{"role": "user", "content": "fibre"}], add_generation_prompt=True)
     np.testing.assert_allclose(native.logits(ids), via_peft.logits(ids), atol=1e-5)
+
+
+def test_gradient_checkpointing_does_not_leak_into_later_models(tiny_model, tiny_data, tmp_path):
+    from mlx_lm.models.llama import TransformerBlock
+
+    before = TransformerBlock.__call__
+    train(tiny_model, tiny_data, tmp_path / "a", **{"train.iters": 2, "train.grad_checkpoint": True})
+    assert TransformerBlock.__call__ is before

@@ -490,7 +490,12 @@ def train_mlx(
         grad_checkpoint=cfg.train.grad_checkpoint,
         grad_accumulation_steps=cfg.train.grad_accumulation,
     )
-    with _patched_ui(ui):
+    # mlx-lm's grad_checkpoint patches the block *class*; undo it afterwards so later models in this
+    # process (the TUI, tests) are not silently checkpointed, with different dropout draws.
+    block_class = type(model.layers[0])
+    original_call = block_class.__call__
+    with _patched_ui(ui), contextlib.ExitStack() as restore:
+        restore.callback(setattr, block_class, "__call__", original_call)
         train(
             model=model,
             optimizer=optimizer,
