@@ -15,7 +15,7 @@ log = logging.getLogger("morris")
 EXAMPLE = """examples:
   morris bench --out bench.json --markdown bench.md           # embedded default, every backend here
   morris bench --backend mlx --shape zephyr --what generate   # 7B-shaped random weights, no download
-  morris bench --from-json bench.json --markdown bench.md     # table from an earlier run
+  morris bench --from-json mlx.json torch.json --markdown bench.md   # one table from earlier runs
 """
 
 
@@ -41,7 +41,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--repeats", type=positive_int, default=3)
     p.add_argument("--out", metavar="FILE", help="write the JSON list here (default: stdout)")
     p.add_argument("--markdown", metavar="FILE", help="also write a Markdown table")
-    p.add_argument("--from-json", metavar="FILE", help="only turn an earlier JSON into Markdown")
+    p.add_argument(
+        "--from-json", metavar="FILE", nargs="+", help="only merge earlier JSON runs into Markdown"
+    )
     return p
 
 
@@ -168,10 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     from morris_mlx.bench.report import markdown, ratios
 
     if args.from_json:
-        try:
-            records = json.loads(Path(args.from_json).read_text())
-        except (OSError, ValueError) as exc:
-            raise MorrisError(f"cannot read {args.from_json} as bench JSON: {exc}") from None
+        records = []
+        for path in args.from_json:
+            try:
+                records += json.loads(Path(path).read_text())
+            except (OSError, ValueError) as exc:
+                raise MorrisError(f"cannot read {path} as bench JSON: {exc}") from None
     else:
         import contextlib
         import sys
