@@ -74,23 +74,42 @@ def build_parser() -> ArgumentParser:
 
     parser.add_argument("--profile", metavar="NAME|FILE", help=h("profile") + " Default: lightreading.")
     parser.add_argument("--author-url", metavar="URL", help=h("author_url"))
-    parser.add_argument("--author", metavar="NAME",
-                        help="Writer whose byline must appear (default: the profile's writer, or the name in an "
-                        "/author/jane-doe URL).")
-    parser.add_argument("--max-articles", type=positive_int, metavar="N",
-                        help=h("max_articles") + " Articles already collected count, so this is the newest N.")
+    parser.add_argument(
+        "--author",
+        metavar="NAME",
+        help="Writer whose byline must appear (default: the profile's writer, or the name in an "
+        "/author/jane-doe URL).",
+    )
+    parser.add_argument(
+        "--max-articles",
+        type=positive_int,
+        metavar="N",
+        help=h("max_articles") + " Articles already collected count, so this is the newest N.",
+    )
     parser.add_argument("--max-pages", type=positive_int, metavar="N", help=h("max_pages"))
     parser.add_argument("--max-bytes", type=positive_int, metavar="N", help=h("max_bytes"))
     parser.add_argument("--since", metavar="DATE", help=h("since"))
-    parser.add_argument("--delay", type=_non_negative(float), metavar="SECONDS",
-                        help=h("delay") + " Each wait is drawn from 2/3 to 4/3 of it.")
+    parser.add_argument(
+        "--delay",
+        type=_non_negative(float),
+        metavar="SECONDS",
+        help=h("delay") + " Each wait is drawn from 2/3 to 4/3 of it.",
+    )
     parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help=h("timeout"))
     parser.add_argument("--retries", type=_non_negative(int), metavar="N", help=h("retries"))
-    parser.add_argument("--backoff", type=_non_negative(float), default=1.0, metavar="SECONDS",
-                        help="Backoff factor between retries (waits 0, 2x, 4x, ... this). Default: 1.")
+    parser.add_argument(
+        "--backoff",
+        type=_non_negative(float),
+        default=1.0,
+        metavar="SECONDS",
+        help="Backoff factor between retries (waits 0, 2x, 4x, ... this). Default: 1.",
+    )
     parser.add_argument("--out", metavar="FILE", help=h("out"))
-    parser.add_argument("--cache-dir", metavar="DIR",
-                        help="Where fetched pages are kept (default: $MORRIS_HOME/scrape-cache).")
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="Where fetched pages are kept (default: $MORRIS_HOME/scrape-cache).",
+    )
     parser.add_argument("--no-progress", action="store_true", help="No progress bar (logs and summary only).")
     return parser
 
@@ -144,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise MorrisError(f"--out {out}: cannot create its folder ({exc.strerror}); choose another path") from None
+        raise MorrisError(
+            f"--out {out}: cannot create its folder ({exc.strerror}); choose another path"
+        ) from None
     cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else morris_home() / "scrape-cache"
 
     settings = ScrapeSettings(
@@ -175,14 +196,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         scraper.summary.stopped = "interrupted"
         print_summary(scraper.summary, out)
-        log.warning("interrupted: %d articles are safely in %s; run the same command again to resume",
-                    scraper.summary.kept, out)
+        log.warning(
+            "interrupted: %d articles are safely in %s; run the same command again to resume",
+            scraper.summary.kept,
+            out,
+        )
         raise
     print_summary(summary, out)
-    write_config(cfg, out.parent, extra={
-        "command": "scrape", "profile": profile.name, "author": profile.author, "hosts": list(profile.hosts),
-        "cache_dir": str(cache_dir), "summary": summary.as_dict(),
-    })
+    write_config(
+        cfg,
+        out.parent,
+        extra={
+            "command": "scrape",
+            "profile": profile.name,
+            "author": profile.author,
+            "hosts": list(profile.hosts),
+            "cache_dir": str(cache_dir),
+            "summary": summary.as_dict(),
+        },
+    )
     if summary.found == 0 and summary.failed:
         log.error("no article links found: every source failed (see the reasons above)")
         return 1
