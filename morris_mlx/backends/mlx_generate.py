@@ -13,35 +13,11 @@ from typing import Any
 import numpy as np
 
 from morris_mlx.backends.base import Chunk
+from morris_mlx.backends.chat_template import apply_chat_template
 from morris_mlx.config import GenerateConfig
 from morris_mlx.errors import MorrisError
 
 log = logging.getLogger("morris")
-
-
-def apply_chat_template(
-    tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool
-) -> list[int]:
-    """The model's own chat template; templates that refuse a system turn get it folded into the user's."""
-    from jinja2 import TemplateError
-
-    try:
-        return list(
-            tokenizer.apply_chat_template(
-                messages, add_generation_prompt=add_generation_prompt, return_dict=False
-            )
-        )
-    except TemplateError:
-        if not messages or messages[0]["role"] != "system" or len(messages) < 2:
-            raise
-        merged = [
-            {"role": messages[1]["role"], "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}
-        ]
-        return list(
-            tokenizer.apply_chat_template(
-                merged + messages[2:], add_generation_prompt=add_generation_prompt, return_dict=False
-            )
-        )
 
 
 def read_mlx_adapter(adapter_path: Path, model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:

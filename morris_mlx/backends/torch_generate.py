@@ -250,7 +250,7 @@ class TorchGenerator:
 
     def encode_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
         # Shared with the MLX backend so both fold a system turn the same way for templates refusing one.
-        from morris_mlx.backends.mlx_generate import apply_chat_template
+        from morris_mlx.backends.chat_template import apply_chat_template
 
         return [int(i) for i in apply_chat_template(self.tokenizer, messages, add_generation_prompt)]
 

@@ -139,7 +139,7 @@ def generate_plain_mlx_lm(model_dir: Path, max_tokens: int, repeats: int) -> dic
     """mlx-lm's stream_generate on the bare model: the adapter-free reference."""
     from mlx_lm.generate import stream_generate
 
-    from morris_mlx.backends.mlx_generate import apply_chat_template
+    from morris_mlx.backends.chat_template import apply_chat_template
     from morris_mlx.backends.mlx_train import load_model
 
     model, tokenizer = load_model(model_dir)
