@@ -52,8 +52,9 @@ class LoraConfig:
     alpha: float = _f(32.0, "LoRA alpha; the update is scaled by alpha / rank (mlx-lm `scale`).")
     dropout: float = _f(0.1, "Dropout on the LoRA input.")
     target_modules: list[str] = _f(
-        ["q_proj", "k_proj", "v_proj", "o_proj"],
-        "Linear layers to adapt (add gate_proj, up_proj, down_proj for the MLP).",
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        "Linear layers to adapt: attention and MLP (the recipe sweep's winner, docs/recipe.md); "
+        "--preset original keeps q/k/v/o only.",
     )
     num_layers: int = _f(-1, "Adapt the last N transformer blocks; -1 means all of them.")
 

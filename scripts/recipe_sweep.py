@@ -44,7 +44,9 @@ def run_one(name: str, flags: list[str], args: argparse.Namespace, out_root: Pat
                "--max-seq-length", "1024", *flags)
         train_seconds = time.perf_counter() - started
     else:
-        train_seconds = json.loads((adapter / "morris_adapter.json").read_text())["metrics"].get("train_seconds")
+        # Wall time of the finished run, from its metrics log (first to last record).
+        times = [json.loads(line)["time"] for line in (adapter / "metrics.jsonl").read_text().splitlines()]
+        train_seconds = max(times) - min(times)
     report_path = adapter / "eval" / "report"
     if not report_path.with_suffix(".json").is_file():
         morris("eval", "--backend", args.backend, "--adapter-path", str(adapter), "--data", args.data,

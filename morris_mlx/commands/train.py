@@ -54,7 +54,7 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="morris train",
         description="LoRA fine-tune a model on train/valid.jsonl. LoRA defaults are the original Morris Bot's "
-        "(rank 16, alpha 32, dropout 0.1, q/k/v/o in all layers); the schedule is sized from the data "
+        "(rank 16, alpha 32, dropout 0.1, all layers; attention + MLP projections by default); the schedule is sized from the data "
         "(--preset auto) or the original's (--preset original: lr 1e-4, 2 epochs, batch 1, accumulation 8).",
         epilog=EXAMPLE,
     )
