@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from morris_mlx.errors import MorrisError
@@ -34,6 +35,22 @@ def check_example(example: object, where: str) -> dict:
     return example
 
 
+def read_json_lines(path: Path, utf8_fix: str) -> Iterator[tuple[object, str]]:
+    """(record, "FILE line N") for each non-blank line; bad JSON or non-UTF-8 text is a MorrisError."""
+    with open(path, encoding="utf-8") as fh:
+        try:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path} line {number}"
+                try:
+                    yield json.loads(line), where
+                except json.JSONDecodeError as exc:
+                    raise MorrisError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except UnicodeDecodeError as exc:
+            raise MorrisError(f"{path}: not UTF-8 text ({exc.reason}); {utf8_fix}") from None
+
+
 def load_split(data_dir: str | Path, split: str) -> list[dict]:
     """The examples of `split` (train, valid or test) in `data_dir`, each validated."""
     if split not in SPLITS:
@@ -41,20 +58,9 @@ def load_split(data_dir: str | Path, split: str) -> list[dict]:
     path = Path(data_dir) / f"{split}.jsonl"
     if not path.is_file():
         raise MorrisError(f"{path} does not exist; run `morris prepare --out {data_dir}` first")
-    examples = []
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path} line {number}"
-                try:
-                    example = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise MorrisError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-                examples.append(check_example(example, where))
-    except UnicodeDecodeError as exc:
-        raise MorrisError(f"{path}: not UTF-8 text ({exc.reason}); re-run `morris prepare`") from None
+    examples = [
+        check_example(example, where) for example, where in read_json_lines(path, "re-run `morris prepare`")
+    ]
     if not examples:
         raise MorrisError(f"{path} is empty; re-run `morris prepare` with more articles")
     return examples

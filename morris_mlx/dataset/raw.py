@@ -3,10 +3,10 @@ source, fetched_at, sha256). Errors name the file and the line."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from morris_mlx.dataset.article import KINDS, Article
+from morris_mlx.dataset.jsonl import read_json_lines
 from morris_mlx.errors import MorrisError
 
 REQUIRED = ("url", "title", "body")
@@ -48,20 +48,7 @@ def read_raw_file(path: str | Path) -> list[Article]:
     path = Path(path)
     if not path.is_file():
         raise MorrisError(f"raw file {path} does not exist; pass a JSONL file written by `morris scrape`")
-    articles = []
-    with open(path, encoding="utf-8") as fh:
-        try:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path} line {number}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise MorrisError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-                articles.append(_article(record, where))
-        except UnicodeDecodeError as exc:
-            raise MorrisError(f"{path}: not UTF-8 text ({exc.reason}); re-save it as UTF-8") from None
+    articles = [_article(record, where) for record, where in read_json_lines(path, "re-save it as UTF-8")]
     if not articles:
         raise MorrisError(f"raw file {path} is empty; run `morris scrape` first or pass another file")
     return articles
