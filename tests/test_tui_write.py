@@ -103,7 +103,14 @@ def test_stop_returns_the_partial_article(tmp_path):
             await finished(pilot, screen)
             article = screen.article
             assert article is not None and article.finish_reason == "stopped"
-            assert article.text.startswith("".join(ARTICLE))
+            # Stopped somewhere after "funeral": the partial is exactly what streamed so far, a prefix of
+            # the endless stream (how far it got depends on the machine's speed).
+            full = "".join(ARTICLE)
+            streamed = article.text
+            assert "funeral" in streamed
+            assert full.startswith(streamed) or (
+                streamed.startswith(full) and set(streamed[len(full):].split()) <= {"and", "on"}
+            )
             assert screen.query_one("#article", Markdown).source == article.text
             assert backend.generators[0].closed == 1  # the backend's stream was closed, not abandoned
             assert any("partial article is kept" in m for m, _ in notes)
