@@ -1,19 +1,26 @@
 """Crash-safe writes: nothing a later load could mistake for a complete artifact.
 
 Files go to a temp name in the same folder, are fsynced, then renamed over the target. Directories are
-built under a `.partial` name and renamed into place only when complete.
+built under a `.partial` name and renamed into place only when complete; a directory can carry a manifest
+(size and sha256 of every file, written last) that a later load checks, because a rename proves the
+writer finished but not that the bytes are still the ones it wrote (a full disk, a bad copy, bit rot).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from morris_mlx.errors import MorrisError
+
+MANIFEST_FILENAME = "manifest.json"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -65,9 +72,88 @@ def write_jsonl(target: str | os.PathLike, rows: list[dict]) -> None:
     write_text(target, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_digests(directory: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, dict]:
+    """{name: {"size", "sha256"}} for `names` in `directory` that exist (default: every file below it,
+    by relative POSIX path)."""
+    directory = Path(directory)
+    if names is None:
+        paths = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST_FILENAME)
+    else:
+        paths = [directory / n for n in names if (directory / n).is_file()]
+    return {
+        p.relative_to(directory).as_posix(): {"size": p.stat().st_size, "sha256": sha256_file(p)}
+        for p in paths
+    }
+
+
+def verify_files(
+    directory: str | os.PathLike, files: dict[str, Any], what: str, fix: str, full: bool = True
+) -> None:
+    """MorrisError naming the first file of `files` ({name: {"size", "sha256"}}) that is missing, has
+    another size or (with `full`) other bytes than recorded. `what` names the artifact, `fix` the cure."""
+    directory = Path(directory)
+    for name, expected in sorted(files.items()):
+        path = directory / name
+        if not isinstance(expected, dict) or not path.is_file():
+            raise MorrisError(f"{what} is incomplete: {name} is missing; {fix}")
+        size = path.stat().st_size
+        if "size" in expected and size != expected["size"]:
+            raise MorrisError(
+                f"{what} is corrupt or truncated: {name} is {size:,} bytes, {expected['size']:,} when written; {fix}"
+            )
+        if full and "sha256" in expected and sha256_file(path) != expected["sha256"]:
+            raise MorrisError(
+                f"{what} is corrupt or truncated: {name} does not match its recorded sha256; {fix}"
+            )
+
+
+def write_manifest(directory: str | os.PathLike) -> Path:
+    """Record every file below `directory` in its manifest.json (call it last)."""
+    path = Path(directory) / MANIFEST_FILENAME
+    write_json(path, {"files": file_digests(directory)})
+    return path
+
+
+def verify_manifest(directory: str | os.PathLike, what: str, fix: str) -> bool:
+    """Check `directory` against its manifest.json; False when it has none (written before manifests)."""
+    path = Path(directory) / MANIFEST_FILENAME
+    if not path.is_file():
+        return False
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["files"]
+    except (ValueError, KeyError, TypeError):
+        raise MorrisError(
+            f"{what} is corrupt or truncated: its {MANIFEST_FILENAME} is unreadable; {fix}"
+        ) from None
+    verify_files(directory, files, what, fix)
+    return True
+
+
+def _fsync_tree(directory: Path) -> None:
+    """fsync every file below `directory`: a renamed directory must not hold files whose data never
+    reached the disk (libraries such as mx.save_safetensors do not fsync)."""
+    for path in directory.rglob("*"):
+        if path.is_file():
+            with contextlib.suppress(OSError), open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+        elif path.is_dir():
+            _fsync_dir(path)
+
+
 @contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Build a directory under `<target>.partial`; rename it to `target` only if the block succeeds."""
+def atomic_dir(target: str | os.PathLike, overwrite: bool = False, manifest: bool = False) -> Iterator[Path]:
+    """Build a directory under `<target>.partial`; rename it to `target` only if the block succeeds.
+
+    With `manifest`, a manifest.json of every file is written last, for `verify_manifest` on load.
+    """
     target = Path(target)
     partial = target.with_name(target.name + ".partial")
     if partial.exists():
@@ -75,6 +161,9 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = False) -> Iterator[P
     partial.mkdir(parents=True)
     try:
         yield partial
+        _fsync_tree(partial)
+        if manifest:
+            write_manifest(partial)
         _fsync_dir(partial)
         if target.exists():
             if not overwrite:

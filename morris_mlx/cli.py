@@ -12,7 +12,7 @@ import logging
 import sys
 
 from morris_mlx import __version__
-from morris_mlx.errors import MorrisError
+from morris_mlx.errors import MorrisError, explain, one_line
 
 COMMANDS: dict[str, str] = {
     "setup-default": "make the embedded default model ready offline; prints its directory last",
@@ -92,15 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     except MorrisError as exc:
         if verbose:
             logging.getLogger("morris").exception("error")
-        print(f"morris {command}: error: {exc}", file=sys.stderr)
+        print(f"morris {command}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"morris {command}: error: interrupted; nothing half-written was kept", file=sys.stderr)
+        again = "; continue with `morris train --adapter-path DIR --resume`" if command == "train" else ""
+        print(f"morris {command}: error: interrupted; nothing half-written was kept{again}", file=sys.stderr)
         return 2
-    except MemoryError:
-        print(
-            f"morris {command}: error: out of memory; try a smaller --batch-size, "
-            "--grad-checkpoint, a shorter --max-seq-length or a quantized model (-q)",
-            file=sys.stderr,
-        )
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, never a bare traceback
+        # The log file always gets the traceback; the console only with --verbose.
+        logging.getLogger("morris").debug("morris %s failed", command, exc_info=True)
+        hint = explain(exc)
+        if hint is None:
+            message = one_line(str(exc)) or "no message"
+            hint = f"{type(exc).__name__}: {message}"
+            if not verbose:
+                hint += " (run with --verbose for the traceback)"
+        print(f"morris {command}: error: {hint}", file=sys.stderr)
         return 2

@@ -17,14 +17,28 @@ def load_system_prompt(path: str | Path | None = None) -> str:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise MorrisError(f"system prompt file {path} is missing; restore data/prompts/system.txt") from None
+    except UnicodeDecodeError:
+        raise MorrisError(f"system prompt file {path} is not UTF-8 text; re-save it as UTF-8") from None
+
+
+def check_text(text: str, what: str) -> str:
+    """`text` if it is valid Unicode. Python decodes command-line bytes that are not UTF-8 into lone
+    surrogates, which tokenizers reject with a TypeError far from the cause; name the cause instead."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MorrisError(
+            f"the {what} is not valid UTF-8 text; set your terminal to UTF-8 (e.g. LANG=C.UTF-8) or retype it"
+        ) from None
+    return text
 
 
 def article_messages(topic: str, system_prompt: str | None = None) -> list[dict[str, str]]:
     """The chat turns that ask for an article on `topic`, as the training data phrases it."""
-    topic = topic.strip()
+    topic = check_text(topic, "topic").strip()
     if not topic:
-        raise MorrisError("the topic is empty; pass a topic such as \"5G\"")
-    system = system_prompt if system_prompt else load_system_prompt()
+        raise MorrisError('the topic is empty; pass a topic such as "5G"')
+    system = check_text(system_prompt, "system prompt") if system_prompt else load_system_prompt()
     return [
         {"role": "system", "content": system},
         {"role": "user", "content": GENERATE_INSTRUCTION.format(topic=topic)},

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from morris_mlx.atomic import write_json
+from morris_mlx.atomic import verify_files, write_json
 from morris_mlx.backends.base import PROVENANCE_FILENAME
 from morris_mlx.errors import MorrisError
 from morris_mlx.paths import adapters_dir, morris_home
@@ -82,6 +82,16 @@ def check_name(name: str) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise MorrisError(f"adapter name is {len(name)} characters long; keep it under {MAX_NAME_LENGTH}")
     return name
+
+
+def verify_adapter(path: Path) -> None:
+    """Check an adapter's files against the sizes and sha256 recorded when it was finished (in its
+    morris_adapter.json); MorrisError naming the damaged file. Adapters without that record pass."""
+    files = (read_provenance(Path(path)) or {}).get("files")
+    if isinstance(files, dict) and files:
+        verify_files(
+            path, files, f"adapter {path}", "train it again, or copy it again from where it came from"
+        )
 
 
 def _metrics(path: Path, provenance: dict[str, Any]) -> dict[str, Any]:

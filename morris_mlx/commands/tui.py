@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
+from morris_mlx.commands.common import ArgumentParser
 from morris_mlx.config import ModelConfig, field_help
 
 EXAMPLE = """keys:
@@ -19,12 +19,11 @@ example:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="morris tui",
         description="The terminal UI: write articles in the writer's voice, pick and compare adapters,\n"
         "start or watch training, and browse the prepared data. The model loads on first use.",
         epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-c", "--config", help="TOML (or YAML) config file")
     parser.add_argument("--model", help=field_help(ModelConfig, "path"))

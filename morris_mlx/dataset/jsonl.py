@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,4 +64,29 @@ def load_split(data_dir: str | Path, split: str) -> list[dict]:
     ]
     if not examples:
         raise MorrisError(f"{path} is empty; re-run `morris prepare` with more articles")
+    check_against_stats(Path(data_dir), f"{split}.jsonl")
     return examples
+
+
+def check_against_stats(data_dir: Path, name: str) -> bool:
+    """Compare a split with the size and sha256 `morris prepare` recorded in stats.json. A mismatch is a
+    warning, not an error: editing the data by hand is legitimate, but a cut or damaged copy should not
+    train silently. Returns True when the file matches (or nothing was recorded)."""
+    try:
+        recorded = json.loads((data_dir / "stats.json").read_text(encoding="utf-8"))["files"][name]
+        size, sha256 = int(recorded["size"]), str(recorded["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return True  # prepared by hand or by an older version: nothing to compare with
+    from morris_mlx.atomic import sha256_file
+
+    path = data_dir / name
+    actual = path.stat().st_size
+    if actual == size and sha256_file(path) == sha256:
+        return True
+    what = f"{actual:,} bytes, {size:,} then" if actual != size else "same size, other bytes"
+    logging.getLogger("morris").warning(
+        "%s has changed since `morris prepare` wrote it (%s); if you did not edit it, run `morris prepare` again",
+        path,
+        what,
+    )
+    return False

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from morris_mlx.atomic import atomic_dir, write_json, write_jsonl
+from morris_mlx.atomic import atomic_dir, file_digests, write_json, write_jsonl
 from morris_mlx.config import CONFIG_FILENAME, Config, write_config
 from morris_mlx.dataset.article import Article
 from morris_mlx.dataset.chat import Example, TooLong, build_examples
@@ -30,6 +30,8 @@ from morris_mlx.prompts import load_system_prompt
 log = logging.getLogger("morris")
 
 STATS_FILENAME = "stats.json"
+# Cleaning and cutting are linear but slow per character; nothing a columnist writes comes near this.
+MAX_ARTICLE_CHARS = 500_000
 OUTPUT_FILES = tuple(f"{s}.jsonl" for s in SPLITS) + (STATS_FILENAME, CONFIG_FILENAME)
 
 
@@ -88,6 +90,14 @@ def prepare(
     removed: Counter = Counter()
     cleaned: list[Article] = []
     for article in articles:
+        if len(article.text) > MAX_ARTICLE_CHARS:
+            log.warning(
+                "%s: dropped; %s characters is no article (a book, or a page parsed wrongly)",
+                article.origin,
+                f"{len(article.text):,}",
+            )
+            dropped.append(_drop(article, "too_large"))
+            continue
         result, reason = clean_article(article, data.min_words)
         if result is None:
             dropped.append(_drop(article, reason or "unknown"))
@@ -148,7 +158,9 @@ def _write_all(directory: Path, prepared: Prepared, cfg: Config) -> None:
         write_jsonl(
             directory / f"{split}.jsonl", [{"messages": e.messages} for e in prepared.examples[split]]
         )
-    write_json(directory / STATS_FILENAME, prepared.stats)
+    # Sizes and hashes of the splits as written, so a later reader can tell a damaged file (load_split).
+    files = file_digests(directory, [f"{split}.jsonl" for split in SPLITS])
+    write_json(directory / STATS_FILENAME, {**prepared.stats, "files": files})
     write_config(
         cfg, directory, extra={"command": "prepare", "tokenizer": prepared.stats["settings"]["tokenizer"]}
     )

@@ -27,7 +27,7 @@ from morris_mlx.export.checks import (
     check_peft_config,
 )
 from morris_mlx.export.tensors import Tensor, read_safetensors, write_safetensors
-from morris_mlx.registry import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS
+from morris_mlx.registry import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS, verify_adapter
 
 MLX_KEY = re.compile(r"^(model\.layers\.\d+\.[A-Za-z0-9_.]+)\.(lora_a|lora_b)$")
 PEFT_KEY = re.compile(
@@ -105,6 +105,7 @@ def read_mlx_adapter(adapter_dir: Path) -> tuple[LoraAdapter, int]:
     """An mlx-lm adapter directory -> (adapter, its num_layers)."""
     adapter_dir = Path(adapter_dir)
     source = f"MLX adapter {adapter_dir}"
+    verify_adapter(adapter_dir)
     config = _read_json(adapter_dir / ADAPTER_CONFIG)
     check_mlx_config(config, source)
     params = config["lora_parameters"]
@@ -132,6 +133,7 @@ def read_peft_adapter(peft_dir: Path) -> tuple[LoraAdapter, list[int] | None]:
     """A PEFT LoRA directory -> (adapter in MLX layout, its layers_to_transform)."""
     peft_dir = Path(peft_dir)
     source = f"PEFT adapter {peft_dir}"
+    verify_adapter(peft_dir)
     config = _read_json(peft_dir / ADAPTER_CONFIG)
     check_peft_config(config, source)
     weights = peft_dir / PEFT_WEIGHTS

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from morris_mlx import __version__
-from morris_mlx.atomic import write_json
+from morris_mlx.atomic import file_digests, write_json
 from morris_mlx.backends.base import PROVENANCE_FILENAME
 from morris_mlx.config import CONFIG_FILENAME
 from morris_mlx.registry import AdapterInfo
+from morris_mlx.training import ADAPTER_WEIGHTS
 
 EXPORT_RECORD = "morris_export.json"
 
@@ -73,7 +74,9 @@ def write_adapter_provenance(
     named_base: str | None,
 ) -> None:
     """morris_adapter.json for an exported/imported adapter, keeping the source's data, config, metrics."""
-    keep = {k: v for k, v in info.provenance.items() if k not in ("name", "format", "created", "source")}
+    # "files" describes the source's own files; the output's are recorded afresh below.
+    skip = ("name", "format", "created", "source", "files")
+    keep = {k: v for k, v in info.provenance.items() if k not in skip}
     record = {
         **keep,
         "name": final_name,
@@ -85,6 +88,7 @@ def write_adapter_provenance(
     }
     if info.provenance.get("source"):
         record["source"]["previous"] = info.provenance["source"]
+    record["files"] = file_digests(out_dir, [ADAPTER_WEIGHTS[adapter_format]])
     write_json(out_dir / PROVENANCE_FILENAME, record)
     copy_config(info.path, out_dir)
 

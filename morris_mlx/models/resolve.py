@@ -3,12 +3,14 @@ else the embedded default."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
+from morris_mlx.atomic import verify_files
 from morris_mlx.config import ModelConfig
 from morris_mlx.errors import MorrisError
-from morris_mlx.models.default import default_model_dir, is_ready
+from morris_mlx.models.default import MANIFEST, default_model_dir, is_ready
 from morris_mlx.paths import models_dir
 
 log = logging.getLogger("morris")
@@ -20,10 +22,30 @@ def check_model_dir(path: Path) -> Path:
     if not (path / "config.json").is_file():
         raise MorrisError(f"{path} has no config.json; it is not a Hugging Face or MLX model folder")
     if not any(path.glob("*.safetensors")):
+        pickled = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+        found = f" (found {', '.join(pickled[:3])})" if pickled else ""
         raise MorrisError(
-            f"{path} has no .safetensors weights (pickle checkpoints are refused); convert it first"
+            f"{path} has no .safetensors weights{found}; pickle checkpoints can run code when loaded and "
+            "are refused: re-save it with save_pretrained(..., safe_serialization=True) where you trust it"
         )
+    verify_model_dir(path)
     return path
+
+
+def verify_model_dir(path: Path) -> None:
+    """Compare a converted model's files with the sizes its manifest recorded (a truncated copy or a full
+    disk shows up here, not as an unreadable tensor deep inside a load). Sizes only: hashing gigabytes on
+    every load would cost more than it saves; `morris setup-default` checks the embedded model's hashes."""
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        return  # not converted by us: nothing recorded to compare with
+    try:
+        files = json.loads(manifest.read_text(encoding="utf-8")).get("files") or {}
+    except (ValueError, AttributeError):
+        raise MorrisError(
+            f"{manifest} is unreadable; convert the model again (morris convert --force)"
+        ) from None
+    verify_files(path, files, f"model {path}", "convert it again (morris convert --force)", full=False)
 
 
 def local_base(base: str) -> Path | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from morris_mlx.backends.base import Backend, Generator
 from morris_mlx.config import Config
-from morris_mlx.errors import MorrisError
+from morris_mlx.errors import MorrisError, explain, one_line
 
 BackendFactory = Callable[[str], Backend]
 StateReporter = Callable[[str, str], None]  # (phase, detail); phase: unloaded | loading | ready | error
@@ -33,17 +33,17 @@ class ModelLoadError(MorrisError):
 
 def describe_error(exc: BaseException, doing: str) -> str:
     """One line for a notification: what failed while `doing`, and what to try."""
-    text = str(exc).strip()
-    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
-        return (
-            f"out of memory while {doing}; try a smaller or quantized model, fewer max tokens, "
-            "or close other programs"
-        )
+    text = one_line(str(exc).strip())
+    hint = explain(exc, doing, tui=True)
+    if hint is not None:
+        return hint
     if isinstance(exc, MorrisError):
         return text
     if isinstance(exc, FileNotFoundError):
         return f"{doing} failed: {text or 'a file is missing'}"
-    return f"{doing} failed: {type(exc).__name__}: {text}" if text else f"{doing} failed: {type(exc).__name__}"
+    return (
+        f"{doing} failed: {type(exc).__name__}: {text}" if text else f"{doing} failed: {type(exc).__name__}"
+    )
 
 
 class ModelSession:
@@ -104,7 +104,9 @@ class ModelSession:
         return resolve_model(self.config.model)
 
     @contextlib.contextmanager
-    def use(self, cancelled: Callable[[], bool], adapter: Path | None | str = "chosen") -> Iterator[Generator]:
+    def use(
+        self, cancelled: Callable[[], bool], adapter: Path | None | str = "chosen"
+    ) -> Iterator[Generator]:
         """Hold the model for one job: wait for it (cancellably), load or swap lazily, yield it.
 
         `adapter` overrides the chosen adapter for this job only (the compare view), "chosen" keeps it.
