@@ -7,13 +7,14 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from morris_mlx.atomic import write_json
+from morris_mlx.atomic import file_digests, write_json
 from morris_mlx.backends.base import (
     CHECKPOINTS_DIRNAME,
     METRICS_FILENAME,
@@ -24,6 +25,7 @@ from morris_mlx.config import Config, TrainConfig, to_dict
 from morris_mlx.errors import MorrisError
 
 MIN_TRAIN_EXAMPLES = 2
+ADAPTER_WEIGHTS = {"mlx": "adapters.safetensors", "peft": "adapter_model.safetensors"}
 
 
 @dataclass
@@ -247,6 +249,9 @@ def write_provenance(
             "config": to_dict(cfg),
             "plan": asdict(plan) if plan else None,
             "metrics": result,
+            # Written last, so it vouches for the finished weights; loaders check it (verify_adapter). The
+            # JSON config is left out: it is checked by parsing, and people edit it by hand.
+            "files": file_digests(adapter_dir, [ADAPTER_WEIGHTS[adapter_format]]),
         },
     )
     return path
@@ -274,6 +279,23 @@ def checkpoints(adapter_dir: Path) -> list[Path]:
     return sorted(
         p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and "." not in p.name
     )
+
+
+def prune_checkpoints(adapter_dir: Path, keep: int = 2) -> None:
+    """Delete all but the newest `keep` checkpoints, and what killed runs left behind.
+
+    Each goes to a `.deleting` name before it is removed: a process killed halfway through rmtree must not
+    leave a half-empty folder that still looks like a checkpoint.
+    """
+    for old in checkpoints(adapter_dir)[:-keep]:
+        doomed = old.with_name(old.name + ".deleting")
+        os.replace(old, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+    root = Path(adapter_dir) / CHECKPOINTS_DIRNAME
+    # Called after a save completed, so no .partial here is being written now.
+    for stale in root.glob("step_*.*"):
+        if stale.is_dir() and stale.suffix in (".deleting", ".partial", ".old"):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 class Timer:

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import math
-import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from morris_mlx.atomic import atomic_dir, atomic_path, write_json
+from morris_mlx.atomic import atomic_dir, atomic_path, verify_manifest, write_json
 from morris_mlx.backends.base import TrainCallback, TrainEvent, TrainResult
 from morris_mlx.config import Config, write_config
 from morris_mlx.errors import MorrisError
@@ -35,6 +34,7 @@ from morris_mlx.training import (
     corpus_warning,
     estimate_seconds,
     make_plan,
+    prune_checkpoints,
     warmup_updates,
     write_provenance,
 )
@@ -92,7 +92,7 @@ def adapter_config(
         "batch_size": cfg.train.batch_size,
         "iters": plan.iters,
         "learning_rate": cfg.train.learning_rate,
-        "grad_accumulation_steps": cfg.train.grad_accumulation,
+        "grad_accumulation_steps": plan.grad_accumulation,
         "max_seq_length": cfg.train.max_seq_length,
         "mask_prompt": cfg.train.mask_prompt,
         "seed": cfg.train.seed,
@@ -154,9 +154,14 @@ def load_model(model_dir: Path, trust_remote_code: bool = False):
 def load_datasets(data_dir: Path, tokenizer: Any, cfg: Config):
     from mlx_lm.tuner.datasets import CacheDataset, load_local_dataset
 
+    from morris_mlx.dataset.jsonl import load_split
+
     for split in ("train", "valid"):
         if not (data_dir / f"{split}.jsonl").is_file():
             raise MorrisError(f"{data_dir} has no {split}.jsonl; run `morris prepare --out {data_dir}` first")
+        # mlx-lm fails on empty or non-chat files with IndexError/TypeError; the torch backend's
+        # reader names the file, the line and the fix.
+        load_split(data_dir, split)
     try:
         train, valid, _ = load_local_dataset(
             data_dir, tokenizer, SimpleNamespace(mask_prompt=cfg.train.mask_prompt)
@@ -176,7 +181,18 @@ def load_datasets(data_dir: Path, tokenizer: Any, cfg: Config):
         def itemlen(self, idx: int) -> int:
             return len(self[idx][0])
 
-    return TokenLengthDataset(train), TokenLengthDataset(valid)
+    train_set, valid_set = TokenLengthDataset(train), TokenLengthDataset(valid)
+    # As the torch backend: a prompt that fills max_seq_length leaves no target token, and the loss
+    # over zero tokens would quietly train on nothing.
+    too_long = sum(
+        ds[i][1] >= cfg.train.max_seq_length for ds in (train_set, valid_set) for i in range(len(ds))
+    )
+    if too_long:
+        raise MorrisError(
+            f"{too_long} examples have prompts of {cfg.train.max_seq_length}+ tokens and nothing left to learn; "
+            "raise train.max_seq_length or shorten the system prompt"
+        )
+    return train_set, valid_set
 
 
 def _save_adapter(model: Any, path: Path) -> None:
@@ -200,7 +216,7 @@ class Checkpointer:
         from mlx.utils import tree_flatten
 
         target = checkpoint_dir(self.adapter_dir, step)
-        with atomic_dir(target, overwrite=True) as tmp:
+        with atomic_dir(target, overwrite=True, manifest=True) as tmp:
             _save_adapter(model, tmp / ADAPTER_FILE)
             mx.save_safetensors(str(tmp / "optimizer.safetensors"), dict(tree_flatten(optimizer.state)))
             mx.save_safetensors(str(tmp / "rng.safetensors"), {"key": mx.random.state[0]})
@@ -213,6 +229,7 @@ class Checkpointer:
 
         for path in reversed(checkpoints(self.adapter_dir)):
             try:
+                verify_manifest(path, f"checkpoint {path.name}", "it is skipped")
                 json.loads((path / "state.json").read_text())
                 for name in (ADAPTER_FILE, "optimizer.safetensors", "rng.safetensors"):
                     mx.load(str(path / name))
@@ -233,8 +250,7 @@ class Checkpointer:
         return json.loads((path / "state.json").read_text())
 
     def prune(self, keep: int = 2) -> None:
-        for old in checkpoints(self.adapter_dir)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        prune_checkpoints(self.adapter_dir, keep)
 
 
 class ProgressUI:
@@ -300,6 +316,18 @@ def _patched_ui(ui: ProgressUI):
         trainer.TrainUI = original
 
 
+@contextlib.contextmanager
+def unpatched_block_class(model: Any):
+    """mlx-lm's grad_checkpoint patches the block *class*; undo it afterwards so later models in this
+    process (the TUI, bench, tests) are not silently checkpointed, with different dropout draws."""
+    block_class = type(model.layers[0])
+    original_call = block_class.__call__
+    try:
+        yield
+    finally:
+        block_class.__call__ = original_call
+
+
 def count_tokens(dataset: Any) -> int:
     """Tokens in a CacheDataset (its itemlen() measures the raw record, not the tokens)."""
     return sum(len(dataset[i][0]) for i in range(len(dataset)))
@@ -331,11 +359,23 @@ def train_mlx(
             f"{adapter_dir} already holds a finished adapter; pass --resume to continue it, "
             "or choose another --adapter-path"
         )
+    if not resume and checkpoints(adapter_dir):
+        raise MorrisError(
+            f"{adapter_dir} holds checkpoints of an unfinished run; pass --resume to continue it, "
+            "or choose another --adapter-path"
+        )
     checkpointer = Checkpointer(adapter_dir)
     resume_from = checkpointer.latest() if resume else None
     if resume and resume_from is None:
         raise MorrisError(f"--resume: {adapter_dir} has no usable checkpoint; start without --resume")
 
+    from morris_mlx.distributed import check_global_batch, mlx_global_token_loss, mlx_world
+
+    world = mlx_world()
+    # Only rank 0 writes files; every rank computes (validation included, its losses are all-summed).
+    primary = world.rank() == 0
+    quiet = quiet or not primary
+    check_global_batch(cfg.train.batch_size, world.size())
     model, tokenizer = load_model(model_dir, cfg.model.trust_remote_code)
     train_set, valid_set = load_datasets(data_dir, tokenizer, cfg)
     plan = make_plan(cfg.train, len(train_set), count_tokens(train_set))
@@ -352,6 +392,10 @@ def train_mlx(
     optimizer = optim.Adam(learning_rate=mlx_schedule(cfg, plan.updates))
 
     adapter_dir.mkdir(parents=True, exist_ok=True)
+    if primary:
+        # A resumed run is unfinished until it ends: the old provenance (with its file hashes) must not
+        # vouch for an adapter that training is about to replace.
+        (adapter_dir / "morris_adapter.json").unlink(missing_ok=True)
     start_step, best_val, best_step, since_best = 0, math.inf, None, 0
     if resume_from is not None:
         state = checkpointer.restore(resume_from, model, optimizer)
@@ -359,12 +403,13 @@ def train_mlx(
         since_best = state.get("since_best", 0)
         log.info("resuming from %s (step %d of %d)", resume_from.name, start_step, plan.iters)
     early = EarlyStopping(cfg.train.patience, best_val, since_best)
-    metrics = MetricsLog(adapter_dir, truncate_after_step=start_step if resume_from else None)
-    write_config(cfg, adapter_dir)
-    write_json(
-        adapter_dir / "adapter_config.json",
-        adapter_config(cfg, lora_parameters, num_layers, model_dir, data_dir, plan),
-    )
+    metrics = MetricsLog(adapter_dir, truncate_after_step=start_step if resume_from else None) if primary else None
+    if primary:
+        write_config(cfg, adapter_dir)
+        write_json(
+            adapter_dir / "adapter_config.json",
+            adapter_config(cfg, lora_parameters, num_layers, model_dir, data_dir, plan),
+        )
 
     stop_requested = False
     last_train_loss: float | None = None
@@ -372,7 +417,8 @@ def train_mlx(
 
     def emit(event: TrainEvent) -> None:
         nonlocal stop_requested
-        metrics.write(event)
+        if metrics is not None:
+            metrics.write(event)
         if callback is not None and callback(event):
             stop_requested = True
 
@@ -386,12 +432,20 @@ def train_mlx(
         TrainEvent(
             "plan",
             start_step,
-            {**plan.__dict__, "resumed": resume_from is not None, "estimated_seconds": estimate},
+            {
+                **plan.__dict__,
+                "resumed": resume_from is not None,
+                "estimated_seconds": estimate,
+                "world_size": world.size(),
+            },
         )
     )
-    log.info(plan.describe() + (f"; roughly {estimate / 60:.0f} min" if estimate else ""))
-    if warning := corpus_warning(plan):
-        log.warning(warning)
+    if primary:
+        log.info(plan.describe() + (f"; roughly {estimate / 60:.0f} min" if estimate else ""))
+        if world.size() > 1:
+            log.info("data parallel over %d processes; global batch %d", world.size(), cfg.train.batch_size)
+        if warning := corpus_warning(plan):
+            log.warning(warning)
 
     ui = ProgressUI(plan.iters, start_step, quiet=quiet)
 
@@ -414,14 +468,18 @@ def train_mlx(
         improved, should_stop = early.update(val_loss)
         if improved:
             best_val, best_step = val_loss, step
-            _save_adapter(model, adapter_dir / ADAPTER_FILE)
+            if primary:
+                _save_adapter(model, adapter_dir / ADAPTER_FILE)
         if should_stop and step < plan.iters:
-            log.info("validation loss has not improved for %d validations; stopping early", early.patience)
+            if primary:
+                log.info("validation loss has not improved for %d validations; stopping early", early.patience)
             stop_requested = True
         ui.val = f"val {val_loss:.3f}"
         emit(TrainEvent("val", step, {"val_loss": val_loss, "best": improved}))
 
     def save_checkpoint(step: int) -> None:
+        if not primary:
+            return
         path = checkpointer.save(
             step,
             model,
@@ -488,14 +546,9 @@ def train_mlx(
         max_seq_length=cfg.train.max_seq_length,
         adapter_file=str(adapter_dir / LAST_ADAPTER_FILE),
         grad_checkpoint=cfg.train.grad_checkpoint,
-        grad_accumulation_steps=cfg.train.grad_accumulation,
+        grad_accumulation_steps=plan.grad_accumulation,
     )
-    # mlx-lm's grad_checkpoint patches the block *class*; undo it afterwards so later models in this
-    # process (the TUI, tests) are not silently checkpointed, with different dropout draws.
-    block_class = type(model.layers[0])
-    original_call = block_class.__call__
-    with _patched_ui(ui), contextlib.ExitStack() as restore:
-        restore.callback(setattr, block_class, "__call__", original_call)
+    with _patched_ui(ui), unpatched_block_class(model):
         train(
             model=model,
             optimizer=optimizer,
@@ -504,6 +557,7 @@ def train_mlx(
             args=args,
             iterate_batches=batches,
             training_callback=Reporter(),
+            **({"loss": mlx_global_token_loss(world)} if world.size() > 1 else {}),
         )
     final_step = progress.get("stopped_at", plan.iters)
     validate(final_step)
@@ -516,6 +570,7 @@ def train_mlx(
         "stopped_early": "stopped_at" in progress,
         "train_seconds": time.perf_counter() - started,
     }
-    write_provenance(adapter_dir, cfg, model_dir, data_dir, "mlx", "mlx", plan, result)
+    if primary:
+        write_provenance(adapter_dir, cfg, model_dir, data_dir, "mlx", "mlx", plan, result)
     emit(TrainEvent("done", final_step, result))
     return TrainResult(adapter_dir, final_step, best_val, last_train_loss, "stopped_at" in progress)

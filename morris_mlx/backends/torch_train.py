@@ -14,12 +14,12 @@ kept as the result, and the metrics JSONL both backends write.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import random
-import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from morris_mlx.atomic import atomic_dir, write_json
+from morris_mlx.atomic import atomic_dir, verify_manifest, write_json
 from morris_mlx.backends.base import PROVENANCE_FILENAME, TrainCallback, TrainEvent, TrainResult
 from morris_mlx.backends.torch_backend import (
     ADAPTER_CONFIG,
@@ -52,6 +52,7 @@ from morris_mlx.training import (
     fingerprint_model,
     learning_rate_at,
     make_plan,
+    prune_checkpoints,
     write_provenance,
 )
 
@@ -229,7 +230,7 @@ class Checkpointer:
         from safetensors.torch import save_file
 
         target = checkpoint_dir(self.adapter_dir, step)
-        with atomic_dir(target, overwrite=True) as tmp:
+        with atomic_dir(target, overwrite=True, manifest=True) as tmp:
             model.save_pretrained(str(tmp))
             opt = optimizer.torch.state_dict()
             tensors, scalars = {}, {}
@@ -253,6 +254,7 @@ class Checkpointer:
 
         for path in reversed(checkpoints(self.adapter_dir)):
             try:
+                verify_manifest(path, f"checkpoint {path.name}", "it is skipped")
                 for name in ("state.json", "optimizer.json", "rng.json", ADAPTER_CONFIG):
                     json.loads((path / name).read_text(encoding="utf-8"))
                 for name in (PEFT_WEIGHTS, "optimizer.safetensors", "rng.safetensors"):
@@ -297,8 +299,7 @@ class Checkpointer:
         return json.loads((path / "state.json").read_text(encoding="utf-8"))
 
     def prune(self, keep: int = 2) -> None:
-        for old in checkpoints(self.adapter_dir)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        prune_checkpoints(self.adapter_dir, keep)
 
 
 # progress ---------------------------------------------------------------------------------------------
@@ -432,8 +433,16 @@ def train_torch(
 ) -> TrainResult:
     from peft import get_peft_model
 
+    from morris_mlx.distributed import check_global_batch, torch_world
+
     model_dir, data_dir, adapter_dir = Path(model_dir), Path(data_dir), Path(adapter_dir)
     _check_target(adapter_dir, resume)
+    world = torch_world(device)
+    device = world.device
+    # Only rank 0 writes files; every rank computes, and losses and token counts are summed over ranks.
+    primary = world.primary
+    quiet = quiet or not primary
+    check_global_batch(cfg.train.batch_size, world.size)
     checkpointer = Checkpointer(adapter_dir)
     resume_from = checkpointer.latest() if resume else None
     if resume and resume_from is None:
@@ -456,6 +465,13 @@ def train_torch(
     with quiet_peft():
         model = get_peft_model(base, lora_config)
     optimizer = MlxAdam([p for p in model.parameters() if p.requires_grad])
+    forward = model
+    if world.size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # DDP averages gradients over ranks during backward; the loss is weighted so that average is the
+        # global batch's mean (morris_mlx.distributed explains why).
+        forward = DistributedDataParallel(model, device_ids=[torch.device(device).index] if "cuda" in device else None)
 
     loop = LoopState(base_fingerprint=fingerprint)
     start_step = 0
@@ -470,21 +486,38 @@ def train_torch(
         log.info("resuming from %s (step %d of %d)", resume_from.name, start_step, plan.iters)
 
     adapter_dir.mkdir(parents=True, exist_ok=True)
-    metrics = MetricsLog(adapter_dir, truncate_after_step=start_step if resume_from else None)
-    write_config(cfg, adapter_dir)
+    if primary:
+        # A resumed run is unfinished until it ends: the old provenance (with its file hashes) must not
+        # vouch for an adapter that training is about to replace.
+        (adapter_dir / PROVENANCE_FILENAME).unlink(missing_ok=True)
+    metrics = MetricsLog(adapter_dir, truncate_after_step=start_step if resume_from else None) if primary else None
+    if primary:
+        write_config(cfg, adapter_dir)
 
     stop_requested = False
 
     def emit(event: TrainEvent) -> None:
         nonlocal stop_requested
-        metrics.write(event)
+        if metrics is not None:
+            metrics.write(event)
         if callback is not None and callback(event):
             stop_requested = True
 
-    emit(TrainEvent("plan", start_step, {**asdict(plan), "resumed": resume_from is not None}))
-    log.info(plan.describe())
-    if warning := corpus_warning(plan):
-        log.warning(warning)
+    emit(
+        TrainEvent(
+            "plan", start_step, {**asdict(plan), "resumed": resume_from is not None, "world_size": world.size}
+        )
+    )
+    if primary:
+        log.info(plan.describe())
+        if world.size > 1:
+            log.info("data parallel over %d processes; global batch %d", world.size, cfg.train.batch_size)
+        if warning := corpus_warning(plan):
+            log.warning(warning)
+
+    def shard(indices: list[int]) -> list[int]:
+        """This rank's rows of a global batch, as mlx-lm's iterate_batches splits them."""
+        return indices[world.rank :: world.size]
 
     train_batches = make_batches(train_set, cfg.train.batch_size)
     valid_batches = make_batches(valid_set, cfg.train.batch_size)
@@ -499,15 +532,15 @@ def train_torch(
             return
         done["validated"] = step
         model.eval()
-        total, count = 0.0, 0
+        sums = torch.zeros(2, dtype=torch.float64, device=device)
         with torch.no_grad():
             for indices in valid_batches:
-                tokens, bounds = collate(valid_set, indices, cfg.train.max_seq_length)
+                tokens, bounds = collate(valid_set, shard(indices), cfg.train.max_seq_length)
                 loss, ntoks = batch_loss(model, tokens.to(device), bounds.to(device))
-                total += loss.item() * ntoks.item()
-                count += ntoks.item()
+                sums += torch.stack([loss.double() * ntoks, ntoks.double()])
         model.train()
         nonlocal stop_requested
+        total, count = world.all_sum(sums).tolist()
         val_loss = total / count
         early = EarlyStopping(
             cfg.train.patience, math.inf if loop.best_val is None else loop.best_val, loop.since_best
@@ -516,15 +549,17 @@ def train_torch(
         loop.since_best = early.since_best
         if improved:
             loop.best_val, loop.best_step = val_loss, step
-            save_adapter(model, adapter_dir)
+            if primary:
+                save_adapter(model, adapter_dir)
         if should_stop and step < plan.iters:
-            log.info("validation loss has not improved for %d validations; stopping early", early.patience)
+            if primary:
+                log.info("validation loss has not improved for %d validations; stopping early", early.patience)
             stop_requested = True
         ui.show(val=val_loss)
         emit(TrainEvent("val", step, {"val_loss": val_loss, "best": improved}))
 
     def save_checkpoint(step: int) -> None:
-        if done["saved"] == step:
+        if done["saved"] == step or not primary:
             return
         done["saved"] = step
         epoch, position = divmod(step, len(train_batches))  # the data order is a function of these
@@ -553,10 +588,18 @@ def train_torch(
             if epoch not in orders:
                 orders = {epoch: epoch_order(seed, epoch, len(train_batches))}
             tokens, bounds = collate(
-                train_set, train_batches[orders[epoch][position]], cfg.train.max_seq_length
+                train_set, shard(train_batches[orders[epoch][position]]), cfg.train.max_seq_length
             )
-            loss, ntoks = batch_loss(model, tokens.to(device), bounds.to(device))
-            loss.backward()
+            syncs = world.size == 1 or (step + 1) % plan.grad_accumulation == 0
+            with contextlib.nullcontext() if syncs else forward.no_sync():
+                loss, ntoks = batch_loss(forward, tokens.to(device), bounds.to(device))
+                if world.size > 1:
+                    all_tokens = world.all_sum(ntoks)
+                    loss = loss * ntoks * world.size / all_tokens
+                    ntoks = all_tokens
+                loss.backward()
+            if world.size > 1:
+                loss = world.all_sum(loss.detach()) / world.size
             update = step // plan.grad_accumulation
             learning_rate = learning_rate_at(cfg.train, update, plan.updates)
             if (step + 1) % plan.grad_accumulation == 0:
@@ -598,7 +641,7 @@ def train_torch(
         final_step = plan.iters if stopped_at is None else stopped_at
         validate(final_step)
         save_checkpoint(final_step)
-    if not (adapter_dir / PEFT_WEIGHTS).exists():  # every validation was NaN: keep the last weights
+    if primary and not (adapter_dir / PEFT_WEIGHTS).exists():  # every validation was NaN: keep the last
         save_adapter(model, adapter_dir)
     result = {
         "best_val_loss": loop.best_val,
@@ -608,6 +651,8 @@ def train_torch(
         "stopped_early": stopped_at is not None,
         "trained_tokens": loop.trained_tokens,
     }
-    write_provenance(adapter_dir, cfg, model_dir, data_dir, "torch", "peft", plan, result)
+    if primary:
+        write_provenance(adapter_dir, cfg, model_dir, data_dir, "torch", "peft", plan, result)
     emit(TrainEvent("done", final_step, result))
+    world.close()
     return TrainResult(adapter_dir, final_step, loop.best_val, loop.last_train_loss, stopped_at is not None)

@@ -22,6 +22,11 @@ EXAMPLE = """examples:
   morris train --iters 40                          # embedded default, data/processed, auto backend
   morris train --model ~/models/zephyr-7b-4bit --data data/processed --adapter-path adapters/morris
   morris train --adapter-path adapters/morris --resume   # continue after an interruption
+  morris train --distributed --processes 2 --batch-size 2  # data parallel on this machine
+  morris train --backend mlx --distributed --hostfile hosts.json --batch-size 8   # several Macs
+
+hostfile (mlx.launch's format; every host needs this repository and the data at the same path):
+  [{"ssh": "mac1.local", "ips": ["10.0.0.1"]}, {"ssh": "mac2.local", "ips": ["10.0.0.2"]}]
 """
 
 MAPPING = {
@@ -99,7 +104,65 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--dropout", type=float)
     p.add_argument("--target-modules", nargs="+", metavar="NAME", help="e.g. q_proj k_proj v_proj o_proj")
     p.add_argument("--num-layers", type=int, help="adapt the last N blocks (-1: all)")
+    dist = p.add_argument_group("data-parallel training (--batch-size is the global batch)")
+    dist.add_argument(
+        "--distributed",
+        action="store_true",
+        help="launch one process per rank: mlx.launch for MLX, torchrun (DDP) for torch",
+    )
+    where = dist.add_mutually_exclusive_group()
+    where.add_argument("--processes", type=positive_int, help="processes on this machine (default 2)")
+    where.add_argument("--hostfile", metavar="FILE", help="mlx.launch hostfile: several machines (MLX)")
+    dist.add_argument(
+        "--dist-backend", choices=["ring", "mpi"], default="ring", help="MLX transport (default: %(default)s)"
+    )
     return p
+
+
+# Launcher flags and how many values each takes; the ranks get the command line without them.
+LAUNCH_FLAGS = {"--distributed": 0, "--processes": 1, "--hostfile": 1, "--dist-backend": 1}
+
+
+def strip_launch_flags(argv: list[str]) -> list[str]:
+    out, skip = [], 0
+    for arg in argv:
+        if skip:
+            skip -= 1
+            continue
+        name = arg.split("=", 1)[0]
+        if name in LAUNCH_FLAGS:
+            skip = LAUNCH_FLAGS[name] if "=" not in arg else 0
+            continue
+        out.append(arg)
+    return out
+
+
+def launch_distributed(args, argv: list[str], backend_name: str, adapter_path: Path, batch_size: int) -> int:
+    """Start the ranks with the engine's own launcher and wait; rank 0 writes the adapter."""
+    import subprocess
+
+    from morris_mlx.distributed import check_global_batch, launch_plan
+
+    child_argv = [*strip_launch_flags(argv), "--backend", backend_name, "--adapter-path", str(adapter_path)]
+    plan = launch_plan(
+        backend_name,
+        child_argv,
+        args.processes,
+        Path(args.hostfile) if args.hostfile else None,
+        args.dist_backend,
+    )
+    check_global_batch(batch_size, plan.processes)
+    log.info("launching %d %s processes: %s", plan.processes, backend_name, " ".join(plan.command))
+    started = time.time()
+    code = subprocess.run(plan.command).returncode
+    provenance = adapter_path / "morris_adapter.json"
+    # mlx.launch can exit 0 when a rank failed, so success is rank 0's finished adapter, written now.
+    if code != 0 or not provenance.is_file() or provenance.stat().st_mtime < started:
+        raise MorrisError(
+            f"distributed training failed (launcher exit code {code}); see the ranks' messages above. "
+            f"Resume with the same command plus --resume"
+        )
+    return 0
 
 
 def default_adapter_path(model_dir: Path) -> Path:
@@ -109,7 +172,14 @@ def default_adapter_path(model_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    from morris_mlx.distributed import env_rank, launched
+
+    argv = list(sys.argv[2:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if launched() and env_rank() != 0:
+        logging.getLogger("morris").setLevel(logging.WARNING)  # one voice: rank 0 reports
     cfg = config_from_args(args, MAPPING)
     data_dir = Path(args.data)
     if not data_dir.is_dir():
@@ -121,7 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = resolve_model(cfg.model)
     if args.resume and not args.adapter_path:
         raise MorrisError("--resume needs --adapter-path DIR naming the run to continue")
+    if launched() and not args.adapter_path:
+        raise MorrisError("under torchrun or mlx.launch pass --adapter-path DIR, so that every rank names the same run")
     adapter_path = Path(args.adapter_path) if args.adapter_path else default_adapter_path(model_dir)
+    if args.distributed and not launched():
+        from morris_mlx.backends import choose
+
+        # Rank 0 prints the result, as a single process would.
+        return launch_distributed(args, argv, choose(cfg.model.backend).backend, adapter_path, cfg.train.batch_size)
     backend = get_backend(cfg.model.backend, trust_remote_code=cfg.model.trust_remote_code)
     log.info("model %s -> adapter %s", model_dir, adapter_path)
     try:
@@ -133,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--max-seq-length or a quantized model (morris convert -q)"
             ) from None
         raise
+    if env_rank() != 0:
+        return 0
     best = f"{result.best_val_loss:.3f}" if result.best_val_loss is not None else "n/a"
     print(f"adapter: {result.adapter_path} ({result.steps} iterations, best validation loss {best})")
     print(f'generate with: morris generate "5G" --adapter-path {result.adapter_path}')
