@@ -21,7 +21,7 @@ from typing import Any
 from morris_mlx.backends.base import Generator, TrainCallback, TrainResult
 from morris_mlx.config import Config
 from morris_mlx.errors import MorrisError
-from morris_mlx.registry import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS
+from morris_mlx.registry import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS, verify_adapter
 
 log = logging.getLogger("morris")
 
@@ -49,6 +49,11 @@ def torch_dtype(device: str) -> Any:
         except (RuntimeError, TypeError):  # older macOS: no bf16 on Metal
             return torch.float32
     return torch.float32
+
+
+def load_options(device: str) -> dict[str, Any]:
+    """from_pretrained's dtype (and quantization) settings; `morris bench --precision` swaps this out."""
+    return {"dtype": torch_dtype(device)}
 
 
 def peak_memory_gb(device: str) -> float:
@@ -94,16 +99,22 @@ def load_model(model_dir: Path, device: str, trust_remote_code: bool = False) ->
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(model_dir),
-            dtype=torch_dtype(device),
+            **load_options(device),
             attn_implementation="sdpa",
             use_safetensors=True,
             trust_remote_code=trust_remote_code,
         )
     except (OSError, ValueError, KeyError) as exc:
-        raise MorrisError(f"transformers cannot load the model in {model_dir}: {exc}") from None
+        # transformers' messages run to several paragraphs (upgrade advice); the first line says what failed.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MorrisError(
+            f"transformers cannot load the model in {model_dir}: {first} (check config.json's model_type; "
+            "custom architectures need trust_remote_code, off unless you set it)"
+        ) from None
     finally:
         hf_logging.enable_progress_bar()
-    return model.to(device).eval()
+    # bitsandbytes places quantized weights on the device itself and refuses a later .to().
+    return (model if getattr(model, "hf_quantizer", None) else model.to(device)).eval()
 
 
 def adapter_format(adapter_path: Path) -> str:
@@ -142,6 +153,7 @@ def peft_dir(adapter_path: Path, model_dir: Path) -> Iterator[Path]:
     """Yield a PEFT directory for `adapter_path`: itself, or a temporary conversion of an MLX adapter."""
     adapter_path = Path(adapter_path)
     if adapter_format(adapter_path) == "peft":
+        verify_adapter(adapter_path)  # an MLX adapter is checked where it is read, in the conversion
         yield adapter_path
         return
     with tempfile.TemporaryDirectory(prefix="morris-peft-") as tmp:

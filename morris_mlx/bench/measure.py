@@ -65,7 +65,12 @@ def train_plain_mlx_lm(model_dir: Path, data_dir: Path, cfg: Config) -> dict[str
     from mlx_lm.tuner.trainer import TrainingArgs, train
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
-    from morris_mlx.backends.mlx_train import load_datasets, load_model, mlx_lora_parameters
+    from morris_mlx.backends.mlx_train import (
+        load_datasets,
+        load_model,
+        mlx_lora_parameters,
+        unpatched_block_class,
+    )
 
     model, tokenizer = load_model(model_dir)
     train_set, _ = load_datasets(data_dir, tokenizer, cfg)
@@ -94,14 +99,15 @@ def train_plain_mlx_lm(model_dir: Path, data_dir: Path, cfg: Config) -> dict[str
             grad_checkpoint=cfg.train.grad_checkpoint,
         )
         started = time.perf_counter()
-        train(
-            model,
-            optim.Adam(learning_rate=cfg.train.learning_rate),
-            train_set,
-            None,
-            args,
-            training_callback=Collect(),
-        )
+        with unpatched_block_class(model):
+            train(
+                model,
+                optim.Adam(learning_rate=cfg.train.learning_rate),
+                train_set,
+                None,
+                args,
+                training_callback=Collect(),
+            )
         wall = time.perf_counter() - started
     return {"train_tokens_per_second": summarise(rates), "peak_memory_gb": max(peak), "wall_seconds": wall}
 
@@ -112,7 +118,7 @@ def generate_ours(
     """Time to first token, prefill and decode tokens/s through the Generator protocol (greedy)."""
     settings = GenerateConfig(max_tokens=max_tokens, temp=0.0, repetition_penalty=1.0)
     messages = article_messages(topic)
-    ttft, prefill, decode, tokens = [], [], [], []
+    ttft, prefill, decode, tokens, peak = [], [], [], [], []
     for run in range(repeats + 1):
         started = time.perf_counter()
         first = None
@@ -127,7 +133,9 @@ def generate_ours(
         prefill.append(last.prompt_tps)
         decode.append(last.generation_tps)
         tokens.append(last.generation_tokens)
+        peak.append(last.peak_memory_gb)
     return {
+        "peak_memory_gb": max(peak),
         "time_to_first_token_s": summarise(ttft),
         "prefill_tokens_per_second": summarise(prefill),
         "decode_tokens_per_second": summarise(decode),
@@ -188,3 +196,40 @@ def make_random_adapter(model_dir: Path, out: Path, rank: int = 16, seed: int = 
         json.dumps({"fine_tune_type": "lora", "num_layers": len(model.layers), "lora_parameters": params})
     )
     return out
+
+
+def reset_peak_memory(backend_name: str) -> None:
+    """Peak-memory counters are per process: without a reset, a measurement would report an earlier
+    one's peak (a bf16 load before a 4-bit training run, say)."""
+    if backend_name == "mlx":
+        import mlx.core as mx
+
+        mx.clear_cache()
+        mx.reset_peak_memory()
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def convert_mlx(source: Path, precision: Any, scratch: Path, repeats: int) -> dict[str, Any]:
+    """Seconds for `morris convert` of `source` at `precision` (a warm-up run first: it reads the source
+    into the page cache, which a user converting a freshly downloaded model also has)."""
+    import shutil
+
+    from morris_mlx.bench.precision import run_convert
+
+    seconds: list[float] = []
+    size = 0
+    for run in range(repeats + 1):
+        out = scratch / f"convert-{run}"
+        started = time.perf_counter()
+        run_convert(source, out, precision)
+        elapsed = time.perf_counter() - started
+        size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+        shutil.rmtree(out)
+        if run:
+            seconds.append(elapsed)
+    return {"convert_seconds": summarise(seconds), "output_gb": size / 1e9}

@@ -10,10 +10,23 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-PACKAGES = ("mlx", "mlx-lm", "torch", "transformers", "peft", "morris_mlx")
+PACKAGES = (
+    "mlx",
+    "mlx-metal",
+    "mlx-cpu",
+    "mlx-cuda-13",
+    "mlx-lm",
+    "torch",
+    "transformers",
+    "peft",
+    "bitsandbytes",
+    "morris_mlx",
+)
 
 
 def machine() -> dict[str, Any]:
+    from morris_mlx.bench.bandwidth import accelerator_name
+
     info: dict[str, Any] = {
         "system": platform.system(),
         "machine": platform.machine(),
@@ -21,13 +34,9 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
     }
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
+    gpu = accelerator_name()
+    if gpu:
+        info["gpu"] = gpu
     return info
 
 
@@ -58,18 +67,30 @@ def repeat(fn: Callable[[], dict[str, float]], repeats: int, warmup: int = 1) ->
     return figures
 
 
-def record(name: str, backend: str, settings: dict[str, Any], figures: dict[str, Any]) -> dict[str, Any]:
-    return {
+def record(
+    name: str,
+    backend: str,
+    settings: dict[str, Any],
+    figures: dict[str, Any],
+    device: str | None = None,
+    skipped: str | None = None,
+) -> dict[str, Any]:
+    """One measurement; `skipped` (with empty figures) says why a requested one could not run here."""
+    rec = {
         "measurement": name,
         "backend": backend,
+        "device": device,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "versions": versions(),
         "settings": settings,
         "figures": figures,
     }
+    if skipped:
+        rec["skipped"] = skipped
+    return rec
 
 
 def median(rec: dict[str, Any], figure: str) -> float | None:
-    value = rec["figures"].get(figure)
+    value = rec.get("figures", {}).get(figure)
     return value["median"] if isinstance(value, dict) else value

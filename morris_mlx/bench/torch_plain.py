@@ -12,21 +12,28 @@ from morris_mlx.prompts import article_messages
 
 
 def generate_plain_peft(
-    model_dir: Path, mlx_adapter: Path, scratch: Path, max_tokens: int, repeats: int
+    model_dir: Path,
+    mlx_adapter: Path,
+    scratch: Path,
+    max_tokens: int,
+    repeats: int,
+    device: str,
+    load_kwargs: dict[str, Any],
 ) -> dict[str, Any]:
-    import torch
+    """`load_kwargs` are the same from_pretrained options (dtype, quantization) our path ran with."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
 
-    from morris_mlx.backends import torch_device
+    from morris_mlx.backends.torch_backend import quiet_peft
     from morris_mlx.export.actions import export_peft
 
-    device = torch_device() or "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
     peft_dir = export_peft(mlx_adapter, scratch / "plain-peft", model=str(model_dir), force=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
-    model = PeftModel.from_pretrained(base, str(peft_dir)).eval()
+    base = AutoModelForCausalLM.from_pretrained(model_dir, **load_kwargs)
+    if not getattr(base, "hf_quantizer", None):  # bitsandbytes has placed the weights already
+        base = base.to(device)
+    with quiet_peft():
+        model = PeftModel.from_pretrained(base, str(peft_dir)).eval()
     ids = tokenizer.apply_chat_template(
         article_messages("network slicing"), add_generation_prompt=True, return_tensors="pt", return_dict=True
     )["input_ids"].to(device)

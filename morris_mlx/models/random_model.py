@@ -53,6 +53,21 @@ class ModelShape:
 SHAPES = {
     "tiny": ModelShape(),
     "tiny-llama": ModelShape(model_type="llama"),
+    # SmolLM2-135M-Instruct (the embedded default) exactly, as its GGUF says: benchmarks on machines where
+    # the default cannot be set up measure the same shape (speed and memory do not depend on the weights).
+    "smollm2": ModelShape(
+        model_type="llama",
+        hidden_size=576,
+        num_hidden_layers=30,
+        intermediate_size=1536,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        vocab_size=49152,
+        max_position_embeddings=8192,
+        rope_theta=100000.0,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=True,
+    ),
     # Mistral-7B / Zephyr-7B-beta exactly, for benchmarks without a download.
     "zephyr": ModelShape(
         model_type="mistral",
