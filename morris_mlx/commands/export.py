@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from morris_mlx.commands.common import ArgumentParser
@@ -64,4 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result = actions.export_gguf(info.path, out, model=args.model, force=args.force, outtype=args.outtype)
     print(result)
+    if args.format == "peft":
+        from morris_mlx.export.server_checks import vllm_max_lora_rank
+
+        rank = json.loads((result / "adapter_config.json").read_text())["r"]
+        print(
+            f"serve with vLLM: vllm serve BASE --enable-lora --lora-modules {info.name}={result} "
+            f"--max-lora-rank {vllm_max_lora_rank(rank)}\n"
+            f"or TGI: text-generation-launcher --model-id BASE --lora-adapters {info.name}={result}"
+        )
     return 0

@@ -26,6 +26,7 @@ from morris_mlx.export.peft import (
     write_peft_adapter,
 )
 from morris_mlx.export.provenance import write_adapter_provenance, write_export_record
+from morris_mlx.export.server_checks import server_problems
 from morris_mlx.registry import AdapterInfo, get_adapter
 
 log = logging.getLogger("morris")
@@ -103,6 +104,9 @@ def export_peft(adapter: str | Path, out: str | Path, model: str | None = None, 
     with atomic_dir(out, overwrite=force) as tmp:
         write_peft_adapter(lora, tmp, layers, base_name)
         write_adapter_provenance(tmp, out.name, info, "peft", "export peft", model_dir, named_base(info))
+        # The export is for other stacks: refuse one that vLLM or TGI would not load.
+        if problems := server_problems(tmp, model_dir):
+            raise MorrisError(f"the PEFT export would not load in vLLM/TGI: {'; '.join(problems)}")
     return out
 
 
