@@ -19,16 +19,22 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-# name -> extra `morris train` flags
+QKVO = ["--target-modules", "q_proj", "k_proj", "v_proj", "o_proj"]
+
+# name -> extra `morris train` flags. "auto" is today's default (LoRA on attention and MLP projections);
+# the qkvo rows are the attention-only variants the first sweep compared it with.
 CANDIDATES: dict[str, list[str]] = {
     "original": ["--preset", "original"],
     "auto": [],
+    "qkvo": QKVO,
+    "qkvo-lr4e-4": [*QKVO, "--learning-rate", "4e-4"],
     "auto-lr1e-4": ["--learning-rate", "1e-4"],
-    "auto-lr4e-4": ["--learning-rate", "4e-4"],
-    "auto-mlp": ["--target-modules", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     "auto-r8": ["--rank", "8", "--alpha", "16"],
+    "auto-r32": ["--rank", "32", "--alpha", "64"],
+    "auto-alpha16": ["--alpha", "16"],
     "auto-no-mask": ["--no-mask-prompt"],
     "auto-2epochs": ["--epochs", "2", "--min-updates", "0"],
+    "auto-5epochs": ["--epochs", "5"],
 }
 
 
