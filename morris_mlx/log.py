@@ -16,7 +16,10 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     logger.handlers.clear()
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
-    console = RichHandler(show_path=False, show_time=False, markup=False)
+    from rich.console import Console
+
+    # Logs go to stderr so that `morris generate "5G" > article.md` holds the article and nothing else.
+    console = RichHandler(console=Console(stderr=True), show_path=False, show_time=False, markup=False)
     console.setLevel(level)
     logger.addHandler(console)
     try:

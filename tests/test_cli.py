@@ -143,3 +143,17 @@ def test_plan_sizes_small_corpora_and_keeps_the_original_one_flag_away():
     assert orig.grad_accumulation == 8 and orig.updates == 7  # ceil(2 * 25 / 8)
     rates = [learning_rate_at(auto, u, 60) for u in range(60)]
     assert rates[0] < rates[6] == pytest.approx(auto.learning_rate) and rates[-1] < auto.learning_rate / 2
+
+
+def test_generate_stdout_holds_only_the_article_and_logs_go_to_stderr(tiny_model):
+    # `morris generate "5G" > article.md` must not put log lines into the article.
+    proc = subprocess.run(
+        [sys.executable, "-m", "morris_mlx", "generate", "5G", "--backend", "mlx", "--model", str(tiny_model),
+         "--max-tokens", "5", "--temp", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "backend" in proc.stderr and "tok/s" in proc.stderr
+    assert "backend" not in proc.stdout and "tok/s" not in proc.stdout and proc.stdout.strip()
