@@ -7,7 +7,7 @@ provenance file and the same metrics JSONL, so the TUI can follow either.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,6 +35,16 @@ class Chunk:
     finish_reason: str | None = None  # "stop" (EOS), "length", "time" or None while streaming
 
 
+@dataclass
+class BatchResult:
+    """One finished article of a batch: the whole text, never a pad or EOS token in it."""
+
+    text: str
+    finish_reason: str  # "stop" (EOS), "length" or "time"
+    prompt_tokens: int
+    generation_tokens: int  # counts the EOS, as the streamed Chunk does
+
+
 class Generator(Protocol):
     """A loaded base model, optionally with an adapter, ready to stream."""
 
@@ -44,6 +54,16 @@ class Generator(Protocol):
 
     def stream(self, messages: list[dict[str, str]], settings: GenerateConfig) -> Iterator[Chunk]:
         """Yield chunks of the assistant's reply to `messages` (chat template applied)."""
+        ...
+
+    def generate_batch(
+        self,
+        conversations: Sequence[list[dict[str, str]]],
+        settings: Sequence[GenerateConfig],
+        batch_size: int,
+    ) -> Iterator[tuple[int, BatchResult]]:
+        """Answer many conversations with batched decoding, each under its own settings (seed, max_tokens);
+        yields (index into `conversations`, result) as each finishes, not necessarily in order."""
         ...
 
     def set_adapter(self, adapter_path: Path | None, fuse: bool = True) -> None:

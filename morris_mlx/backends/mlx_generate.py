@@ -1,23 +1,72 @@
-"""Streaming generation on MLX through mlx-lm's `stream_generate`, with adapters fused or kept apart
-and swapped without reloading the base weights."""
+"""Streaming generation on MLX through mlx-lm's `stream_generate`, batched generation through its
+`BatchGenerator`, with adapters fused or kept apart and swapped without reloading the base weights."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from morris_mlx.backends.base import Chunk
+from morris_mlx.backends.base import BatchResult, Chunk
 from morris_mlx.backends.chat_template import apply_chat_template
 from morris_mlx.config import GenerateConfig
 from morris_mlx.errors import MorrisError
 
 log = logging.getLogger("morris")
+
+
+def seeded_sampler(settings: GenerateConfig, seed: int) -> Callable[[Any], Any]:
+    """mlx-lm's sampling chain (top-p, min-p, top-k, then temperature) drawing from a key of its own.
+
+    A batch shares one global RNG, so without this an article's sample would depend on its neighbours.
+    Splitting the key each step is exactly what `mx.random.seed(seed)` does for the global RNG, so an
+    article matches `morris generate TOPIC --seed N` whatever it is batched with (tested on the CPU)."""
+    import mlx.core as mx
+    from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p
+
+    key = mx.random.key(seed)
+
+    def sample(logprobs: Any) -> Any:
+        nonlocal key
+        if 0 < settings.top_p < 1.0:
+            logprobs = apply_top_p(logprobs, settings.top_p)
+        if settings.min_p != 0.0:
+            logprobs = apply_min_p(logprobs, settings.min_p, 1)
+        if settings.top_k > 0:
+            logprobs = apply_top_k(logprobs, settings.top_k)
+        key, sub = mx.random.split(key)
+        return mx.random.categorical(logprobs * (1.0 / settings.temp), key=sub)
+
+    return sample
+
+
+def batch_sampling(settings: Sequence[GenerateConfig]) -> tuple[list[Any], list[list[Any]]]:
+    """Per-sequence samplers and logits processors for `BatchGenerator.insert`.
+
+    Unseeded sequences with equal settings share one sampler object, so mlx-lm samples them in one
+    batched call; seeded ones get their own key (`seeded_sampler`)."""
+    from mlx_lm.sample_utils import make_logits_processors, make_sampler
+
+    shared: dict[tuple[float, float, float, int], Any] = {}
+    samplers = []
+    for s in settings:
+        if s.temp > 0 and s.seed is not None:
+            samplers.append(seeded_sampler(s, s.seed))
+            continue
+        knobs = (s.temp, s.top_p if s.top_p < 1.0 else 0.0, s.min_p, s.top_k)
+        if knobs not in shared:
+            shared[knobs] = make_sampler(temp=knobs[0], top_p=knobs[1], min_p=knobs[2], top_k=knobs[3])
+        samplers.append(shared[knobs])
+    processors = [
+        make_logits_processors(repetition_penalty=s.repetition_penalty) if s.repetition_penalty != 1.0 else []
+        for s in settings
+    ]
+    return samplers, processors
 
 
 def read_mlx_adapter(adapter_path: Path, model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -40,6 +89,9 @@ def read_mlx_adapter(adapter_path: Path, model_dir: Path) -> tuple[dict[str, Any
             f"{adapter_path} holds no adapter (adapters.safetensors or adapter_model.safetensors); "
             "pass the folder `morris train` wrote"
         )
+    from morris_mlx.registry import verify_adapter
+
+    verify_adapter(adapter_path)  # sizes and sha256 recorded when the adapter was finished
     try:
         config = json.loads((adapter_path / "adapter_config.json").read_text())
         weights = mx.load(str(adapter_path / "adapters.safetensors"))
@@ -186,3 +238,73 @@ class MLXGenerator:
             )
             if finish:
                 return
+
+    def generate_batch(
+        self,
+        conversations: Sequence[list[dict[str, str]]],
+        settings: Sequence[GenerateConfig],
+        batch_size: int,
+    ) -> Iterator[tuple[int, BatchResult]]:
+        """Continuous batching with mlx-lm's `BatchGenerator`: up to `batch_size` sequences decode
+        together and a finished one's slot goes to the next prompt at once, so results arrive out of
+        input order. Each sequence stops at its own EOS, max_tokens or time limit (counted from its
+        first token)."""
+        import mlx.core as mx
+        from mlx_lm.generate import BatchGenerator
+
+        prompts = [self.encode_chat(messages, add_generation_prompt=True) for messages in conversations]
+        samplers, processors = batch_sampling(settings)
+        generator = BatchGenerator(
+            self.model,
+            stop_tokens=[[t] for t in self.tokenizer.eos_token_ids],
+            completion_batch_size=batch_size,
+            prefill_batch_size=batch_size,
+        )
+        try:
+            uids = generator.insert(
+                prompts,
+                [s.max_tokens for s in settings],
+                samplers=samplers,
+                logits_processors=processors,
+            )
+            index = {uid: i for i, uid in enumerate(uids)}
+            live: dict[int, _Sequence] = {}
+            while responses := generator.next_generated():
+                for response in responses:
+                    i = index[response.uid]
+                    if response.uid not in live:
+                        live[response.uid] = _Sequence(self.tokenizer.detokenizer, len(prompts[i]))
+                    seq = live[response.uid]
+                    seq.add(response.token, response.finish_reason)
+                    if response.finish_reason is not None:
+                        yield i, live.pop(response.uid).result(response.finish_reason)
+                expired = [uid for uid, seq in live.items() if seq.expired(settings[index[uid]].time_limit)]
+                if expired:
+                    generator.remove(expired)
+                    for uid in expired:
+                        yield index[uid], live.pop(uid).result("time")
+        finally:
+            generator.close()
+            mx.clear_cache()
+
+
+class _Sequence:
+    """The detokenized text of one sequence of a batch, as `stream_generate` would build it."""
+
+    def __init__(self, detokenizer: Any, prompt_tokens: int) -> None:
+        self.detokenizer = detokenizer
+        self.prompt_tokens = prompt_tokens
+        self.count = 0
+        self.started = time.perf_counter()
+
+    def add(self, token: int, finish_reason: str | None) -> None:
+        self.count += 1  # the EOS counts, as in stream_generate; its text does not
+        if finish_reason != "stop":
+            self.detokenizer.add_token(token)
+
+    def expired(self, time_limit: float | None) -> bool:
+        return time_limit is not None and time.perf_counter() - self.started > time_limit
+
+    def result(self, finish_reason: str) -> BatchResult:
+        self.detokenizer.finalize()
+        return BatchResult(self.detokenizer.text, finish_reason, self.prompt_tokens, self.count)

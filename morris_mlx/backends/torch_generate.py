@@ -7,6 +7,9 @@ filter the log-probabilities before the temperature divides them.
 
 Adapters are loaded with PEFT and merged into the weights for speed (`fuse`); swapping one unmerges
 first, so the base weights are loaded once per Generator.
+
+Batches (`generate_batch`) go through the same `generate()` on a left-padded batch with an attention
+mask; `RowSampling` and `RowStop` give each row its own settings, seed, max_tokens and finish reason.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import TextIteratorStreamer
 
-from morris_mlx.backends.base import Chunk
+from morris_mlx.backends.base import BatchResult, Chunk
 from morris_mlx.backends.torch_backend import (
     PEFT_WEIGHTS,
     peak_memory_gb,
@@ -78,6 +81,96 @@ class MlxSampling(LogitsProcessor):
         return logprobs / self.temp
 
 
+class RowSampling(LogitsProcessor):
+    """MlxSampling for a left-padded batch, with each sampled row drawn from its own generator.
+
+    Each row's token is drawn here and every other token masked to -inf, so generate() runs greedy
+    and takes it. That way a row's sample depends only on its own seed, never on its neighbours, and
+    with the same seed it matches a lone `stream()`, which draws from the global RNG seeded alike.
+    Rows sharing their settings are filtered in one call: the vocabulary sort behind top-p costs far
+    more per row when done row by row (3x on the 2-core CPU)."""
+
+    def __init__(self, settings: Sequence[GenerateConfig], pads: Sequence[int], device: str) -> None:
+        groups: dict[tuple[float, ...], list[int]] = {}
+        for row, s in enumerate(settings):
+            knobs = (s.temp, s.top_p, s.min_p, s.top_k, s.repetition_penalty)
+            groups.setdefault(knobs, []).append(row)
+        self.groups = [(MlxSampling(settings[rows[0]]), rows) for rows in groups.values()]
+        self.pads = torch.tensor(list(pads), device=device)
+        self.generators = [self._generator(s.seed, device) if s.temp > 0 else None for s in settings]
+        self.sampled = [row for row, g in enumerate(self.generators) if g is not None]
+
+    @staticmethod
+    def _generator(seed: int | None, device: str) -> torch.Generator:
+        # Unseeded rows still derive from the global RNG, so torch.manual_seed outside governs them.
+        seed = int(torch.randint(2**62, (1,)).item()) if seed is None else seed
+        return torch.Generator(device=device).manual_seed(seed)
+
+    def _context(self, input_ids: torch.LongTensor) -> torch.LongTensor:
+        """The tokens the repetition penalty reads, with any left padding among them replaced by the
+        row's last token: padding is no part of the text, and a token penalised twice is penalised once."""
+        tail = input_ids[:, -REPETITION_CONTEXT:]
+        first = input_ids.shape[1] - tail.shape[1]
+        positions = torch.arange(first, input_ids.shape[1], device=input_ids.device)
+        return torch.where(positions[None, :] < self.pads[:, None], tail[:, -1:], tail)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        context = self._context(input_ids)
+        out = torch.empty_like(scores, dtype=torch.float32)
+        for sampling, rows in self.groups:
+            out[rows] = sampling(context[rows], scores[rows])
+        if self.sampled:
+            out[self.sampled] = self._draw(torch.softmax(out[self.sampled], dim=-1))
+        return out
+
+    def _draw(self, probs: torch.Tensor) -> torch.Tensor:
+        """One token per row as torch.multinomial draws one sample (argmax of p / Exp(1) noise), with
+        each row's noise from its own generator: the same token a lone stream() draws, and 3x faster
+        than calling multinomial row by row."""
+        noise = torch.stack(
+            [
+                torch.empty(probs.shape[-1], device=probs.device).exponential_(
+                    1, generator=self.generators[row]
+                )
+                for row in self.sampled
+            ]
+        )
+        tokens = (probs / noise).argmax(dim=-1, keepdim=True)
+        return torch.full_like(probs, -math.inf).scatter_(-1, tokens, 0.0)
+
+
+class RowStop(StoppingCriteria):
+    """Stops each row of a batch at its own EOS, max_tokens or the time limit, and remembers which
+    and when, since generate() pads finished rows and the padding says neither."""
+
+    def __init__(
+        self, width: int, max_tokens: Sequence[int], eos_ids: Sequence[int], time_limit: float | None
+    ) -> None:
+        self.width = width
+        self.max_tokens = list(max_tokens)
+        self.eos_ids = set(eos_ids)
+        self.deadline = None if time_limit is None else time.perf_counter() + time_limit
+        self.reasons: list[str | None] = [None] * len(self.max_tokens)
+        self.lengths = [0] * len(self.max_tokens)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        generated = input_ids.shape[1] - self.width
+        last = input_ids[:, -1].tolist()
+        timed_out = self.deadline is not None and time.perf_counter() >= self.deadline
+        for row, token in enumerate(last):
+            if self.reasons[row] is not None:
+                continue
+            if token in self.eos_ids:
+                self.reasons[row] = "stop"
+            elif generated >= self.max_tokens[row]:
+                self.reasons[row] = "length"
+            elif timed_out:
+                self.reasons[row] = "time"
+            self.lengths[row] = generated
+        done = [reason is not None for reason in self.reasons]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
 class StopFlag(StoppingCriteria):
     """Stops generation when the time limit passes or the caller walks away."""
 
@@ -96,8 +189,9 @@ class StopFlag(StoppingCriteria):
 class CountingStreamer(TextIteratorStreamer):
     """A TextIteratorStreamer whose queue items also carry the token count and the last token."""
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Any, eos_ids: Sequence[int] = ()) -> None:
         super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.eos_ids = set(eos_ids)
         self.count = 0
         self.last_token: int | None = None
         self.first_token_time: float | None = None
@@ -109,6 +203,9 @@ class CountingStreamer(TextIteratorStreamer):
                 self.first_token_time = time.perf_counter()
             self.count += len(ids)
             self.last_token = ids[-1] if ids else self.last_token
+            # An EOS counts but is never text, as in mlx-lm, even where it is no special token that
+            # skip_special_tokens would drop (a generation_config may name an ordinary one).
+            value = torch.tensor([i for i in ids if i not in self.eos_ids], dtype=torch.long)
         super().put(value)
 
     def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
@@ -282,7 +379,7 @@ class TorchGenerator:
 
     def stream(self, messages: list[dict[str, str]], settings: GenerateConfig) -> Iterator[Chunk]:
         prompt = self.encode_chat(messages, add_generation_prompt=True)
-        streamer = CountingStreamer(self.tokenizer)
+        streamer = CountingStreamer(self.tokenizer, self.eos_token_ids)
         stop = StopFlag(settings.time_limit)
         failure: list[BaseException] = []
         started = time.perf_counter()
@@ -323,6 +420,66 @@ class TorchGenerator:
         finally:
             stop.cancelled.set()  # the caller may stop iterating early; let the worker finish
             thread.join()
+
+    def generate_batch(
+        self,
+        conversations: Sequence[list[dict[str, str]]],
+        settings: Sequence[GenerateConfig],
+        batch_size: int,
+    ) -> Iterator[tuple[int, BatchResult]]:
+        """Consecutive batches of `batch_size` through one left-padded generate() call each; results come
+        in input order. Each row stops at its own EOS or max_tokens; the time limit holds per batch."""
+        prompts = [self.encode_chat(messages, add_generation_prompt=True) for messages in conversations]
+        for start in range(0, len(prompts), batch_size):
+            rows = range(start, min(start + batch_size, len(prompts)))
+            results = self._generate_rows([prompts[i] for i in rows], [settings[i] for i in rows])
+            yield from zip(rows, results, strict=True)
+
+    def _pad_id(self) -> int:
+        # Any id will do: padding is masked out on the left, and what generate() appends to a finished
+        # row is cut off at RowStop's length. The tokenizer's own pad token keeps logs and dumps readable.
+        pad = self.tokenizer.pad_token_id
+        return int(pad) if pad is not None else (self.eos_token_ids or [0])[0]
+
+    def _generate_rows(self, prompts: list[list[int]], settings: list[GenerateConfig]) -> list[BatchResult]:
+        # Padding by hand rather than with tokenizer.pad(): the token ids are already built by the chat
+        # template, and the shared tokenizer's pad token and padding side stay as they were.
+        width = max(len(p) for p in prompts)
+        pads = [width - len(p) for p in prompts]
+        pad = self._pad_id()
+        rows = list(zip(pads, prompts, strict=True))
+        ids = torch.tensor([[pad] * n + p for n, p in rows], dtype=torch.long, device=self.device)
+        mask = torch.tensor([[0] * n + [1] * len(p) for n, p in rows], device=self.device)
+        max_tokens = [s.max_tokens for s in settings]
+        stop = RowStop(width, max_tokens, self.eos_token_ids, settings[0].time_limit)
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=max(max_tokens),
+            do_sample=False,  # RowSampling has already drawn each sampled row's token
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            repetition_penalty=1.0,
+            logits_processor=LogitsProcessorList([RowSampling(settings, pads, self.device)]),
+            stopping_criteria=StoppingCriteriaList([stop]),
+            eos_token_id=self.eos_token_ids or None,
+            pad_token_id=pad,
+        )
+        if self.device == "cuda":
+            kwargs["cache_implementation"] = "static"  # as in stream(): lets generate() compile the step
+        with self._lock, torch.inference_mode():
+            out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        return [self._row_result(out[row, width:], stop, row, len(p)) for row, p in enumerate(prompts)]
+
+    def _row_result(
+        self, generated: torch.Tensor, stop: RowStop, row: int, prompt_tokens: int
+    ) -> BatchResult:
+        reason = stop.reasons[row] or "length"
+        length = stop.lengths[row] if stop.reasons[row] else generated.shape[0]
+        tokens = generated[:length].tolist()
+        if reason == "stop":
+            tokens = tokens[:-1]  # the EOS counts as generated but is no text
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        return BatchResult(text, reason, prompt_tokens, length)
 
     def _chunk(
         self, text: str, count: int, token: int | None, prompt_tokens: int, streamer: Any, started: float
