@@ -288,6 +288,42 @@ def test_mlx_4bit_records_on_the_tiny_model(tiny_model, tmp_path):
     assert stored_precision(tiny_model) == "fp32"
 
 
+def test_batch_generation_records_on_both_backends(tiny_model, tmp_path):
+    out, table = tmp_path / "batch.json", tmp_path / "batch.md"
+    argv = ["bench", "--model", str(tiny_model), "--what", "batch", "--decode-batch-size", "3"]
+    argv += [
+        "--articles",
+        "5",
+        "--max-tokens",
+        "4",
+        "--repeats",
+        "1",
+        "--out",
+        str(out),
+        "--markdown",
+        str(table),
+    ]
+    assert cli(argv) == 0
+    records = json.loads(out.read_text())
+    assert [r["measurement"] for r in records] == [
+        "batch:mlx:one-at-a-time",
+        "batch:mlx:batched",
+        "batch:torch:one-at-a-time",
+        "batch:torch:batched",
+    ]
+    assert [r["settings"]["decode_batch_size"] for r in records] == [1, 3, 1, 3]
+    for r in records:
+        figures = r["figures"]
+        # Greedy on a random model: 5 articles of 4 tokens each, unless one hits an EOS first.
+        assert 5 <= figures["generated_tokens"]["median"] <= 20 and figures["articles"] == 5
+        assert figures["batch_tokens_per_second"]["median"] > 0
+    found = by_label(ratios(records))
+    for backend in ("MLX", "torch"):
+        label = f"{backend} batch generation: batched / one at a time [{tiny_model.name}, fp32]"
+        assert found[label]["value"] > 0 and found[label]["met"] is None
+    assert "batch tok/s" in table.read_text()
+
+
 def test_qlora_preset_plumbing_on_the_tiny_model(tiny_model, tmp_path):
     out = tmp_path / "qlora.json"
     argv = ["bench", "--preset", "qlora-7b", "--force", "--model", str(tiny_model), "--iters", "3"]

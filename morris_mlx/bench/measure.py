@@ -143,6 +143,46 @@ def generate_ours(
     }
 
 
+BATCH_TOPICS = (
+    "network slicing",
+    "open RAN",
+    "the 5G business case",
+    "fibre to the home",
+    "telco AI",
+    "satellite broadband",
+    "spectrum auctions",
+    "vendor consolidation",
+)
+
+
+def generate_batch_ours(
+    generator: Any, batch_size: int, articles: int, max_tokens: int, repeats: int
+) -> dict[str, Any]:
+    """Tokens/s of `morris generate --batch` (greedy): `articles` prompts through `generate_batch` at
+    `batch_size`, all generated tokens over the wall time, first token to last."""
+    settings = GenerateConfig(max_tokens=max_tokens, temp=0.0, repetition_penalty=1.0)
+    conversations = [article_messages(BATCH_TOPICS[i % len(BATCH_TOPICS)]) for i in range(articles)]
+    rates, tokens, peak = [], [], []
+    for run in range(repeats + 1):
+        started = time.perf_counter()
+        made = sum(
+            r.generation_tokens
+            for _, r in generator.generate_batch(conversations, [settings] * articles, batch_size)
+        )
+        wall = time.perf_counter() - started
+        if run == 0:
+            continue  # warm-up
+        rates.append(made / wall)
+        tokens.append(float(made))
+        peak.append(peak_memory_gb(generator))
+    return {
+        "peak_memory_gb": max(peak),
+        "batch_tokens_per_second": summarise(rates),
+        "generated_tokens": summarise(tokens),
+        "articles": articles,
+    }
+
+
 def generate_plain_mlx_lm(model_dir: Path, max_tokens: int, repeats: int) -> dict[str, Any]:
     """mlx-lm's stream_generate on the bare model: the adapter-free reference."""
     from mlx_lm.generate import stream_generate
@@ -196,6 +236,17 @@ def make_random_adapter(model_dir: Path, out: Path, rank: int = 16, seed: int = 
         json.dumps({"fine_tune_type": "lora", "num_layers": len(model.layers), "lora_parameters": params})
     )
     return out
+
+
+def peak_memory_gb(generator: Any) -> float:
+    """The peak since `reset_peak_memory`, as the backends report it in their chunks."""
+    if generator.backend == "mlx":
+        import mlx.core as mx
+
+        return mx.get_peak_memory() / 1e9
+    from morris_mlx.backends.torch_backend import peak_memory_gb as torch_peak
+
+    return torch_peak(generator.device)
 
 
 def reset_peak_memory(backend_name: str) -> None:

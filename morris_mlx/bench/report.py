@@ -21,6 +21,7 @@ COLUMNS = [
     ("decode_tokens_per_second", "decode tok/s"),
     ("decode_bandwidth_gbs", "decode GB/s"),
     ("decode_bandwidth_fraction", "of peak BW"),
+    ("batch_tokens_per_second", "batch tok/s"),
     ("convert_seconds", "convert s"),
 ]
 GROUP_KEYS = (
@@ -32,6 +33,7 @@ GROUP_KEYS = (
     "rank",
     "grad_checkpoint",
     "max_tokens",
+    "articles",
 )
 
 # The bandwidth target is for a 7B model in bf16: 12 GB of bf16 weights is 6B parameters and up.
@@ -51,6 +53,7 @@ class Ratio:
 
 TRAIN = "train_tokens_per_second"
 DECODE = "decode_tokens_per_second"
+BATCH = "batch_tokens_per_second"
 RATIOS = [
     Ratio("MLX training: ours / plain mlx-lm", "train:mlx:ours", "train:mlx:plain", TRAIN, 0.95),
     Ratio("training: MLX / torch", "train:mlx:ours", "train:torch:ours", TRAIN, 1.2, gpu_only=True),
@@ -70,6 +73,15 @@ RATIOS = [
     Ratio("decode: MLX fused / torch fused", "generate:mlx:fused", "generate:torch:fused", DECODE),
     Ratio("decode: MLX no adapter / torch no adapter", "generate:mlx:base", "generate:torch:base", DECODE),
     Ratio("prefill: MLX / torch", "generate:mlx:base", "generate:torch:base", "prefill_tokens_per_second"),
+    Ratio(
+        "MLX batch generation: batched / one at a time", "batch:mlx:batched", "batch:mlx:one-at-a-time", BATCH
+    ),
+    Ratio(
+        "torch batch generation: batched / one at a time",
+        "batch:torch:batched",
+        "batch:torch:one-at-a-time",
+        BATCH,
+    ),
 ]
 
 

@@ -22,10 +22,11 @@ EXAMPLE = """examples:
   morris bench --out bench.json --markdown bench.md           # embedded default, every backend here
   morris bench --backend mlx --shape zephyr --precision bf16,4bit --what generate,convert
   morris bench --preset qlora-7b --out qlora.json             # 7B QLoRA within 8 GB? (needs a GPU)
+  morris bench --what batch --decode-batch-size 8 --articles 16   # morris generate --batch, 8 vs 1 at a time
   morris bench --from-json mlx.json torch.json --markdown bench.md   # one table from earlier runs
 """
 
-WHATS = ("train", "generate", "convert")
+WHATS = ("train", "generate", "batch", "convert")
 
 # Named configurations; flags given on the command line win over them.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -96,6 +97,13 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--memory-limit-gb", type=float, help="check training's peak memory against this")
     p.add_argument("--max-tokens", type=positive_int, default=64, help="tokens per generation run")
     p.add_argument("--repeats", type=positive_int, default=3)
+    p.add_argument(
+        "--decode-batch-size",
+        type=positive_int,
+        default=8,
+        help="--what batch: articles decoded together, timed against one at a time",
+    )
+    p.add_argument("--articles", type=positive_int, default=16, help="--what batch: articles per timed run")
     p.add_argument(
         "--peak-bandwidth-gbs",
         type=float,
@@ -238,6 +246,14 @@ class Bench:
             settings["max_tokens"] = a.max_tokens
         return settings
 
+    def batch_settings(self, precision: str, batch_size: int) -> dict[str, Any]:
+        a = self.args
+        return {
+            **self.settings(precision, generate=True),
+            "decode_batch_size": batch_size,
+            "articles": a.articles,
+        }
+
     def train_config(self):
         from morris_mlx.bench.measure import bench_config
 
@@ -326,6 +342,28 @@ def _generate_rows(
     return rows
 
 
+def _batch_rows(bench: Bench, name: str, model_dir: Path, precision: str, device: str) -> list[dict]:
+    """`morris generate --batch` with the adapter fused: one at a time, then --decode-batch-size at once.
+    Both rows share the settings the ratio groups on; decode_batch_size tells them apart."""
+    from morris_mlx.backends import get_backend
+    from morris_mlx.bench import measure
+    from morris_mlx.bench.record import record
+
+    a = bench.args
+    generator = get_backend(name, announce=False).load(model_dir, bench.adapter)
+    rows = []
+    for label, size in (("one-at-a-time", 1), ("batched", a.decode_batch_size)):
+        log.info("batch generation on %s, %s: %d articles, batch size %d", name, precision, a.articles, size)
+        measure.reset_peak_memory(name)
+        figures = measure.generate_batch_ours(generator, size, a.articles, a.max_tokens, a.repeats)
+        rows.append(
+            record(f"batch:{name}:{label}", name, bench.batch_settings(precision, size), figures, device)
+        )
+    del generator
+    gc.collect()
+    return rows
+
+
 def _mlx_rows(bench: Bench, precision) -> list[dict]:
     from morris_mlx.bench import measure
     from morris_mlx.bench.precision import mlx_model_for, mlx_precision_name, stored_precision
@@ -338,7 +376,7 @@ def _mlx_rows(bench: Bench, precision) -> list[dict]:
         log.info("converting %s to MLX %s with `morris convert`", bench.source.name, name)
         figures = measure.convert_mlx(bench.source, precision, bench.tmp, bench.args.repeats)
         rows.append(record("convert:mlx", "mlx", bench.settings(name), figures, device))
-    if not bench.what & {"train", "generate"}:
+    if not bench.what & {"train", "generate", "batch"}:
         return rows
     model_dir = mlx_model_for(bench.source, precision, bench.cache)
     name = mlx_precision_name(model_dir, precision)
@@ -346,6 +384,8 @@ def _mlx_rows(bench: Bench, precision) -> list[dict]:
         rows += _train_rows(bench, "mlx", model_dir, name, device)
     if "generate" in bench.what:
         rows += _generate_rows(bench, "mlx", model_dir, name, device, None)
+    if "batch" in bench.what:
+        rows += _batch_rows(bench, "mlx", model_dir, name, device)
     return rows
 
 
@@ -359,11 +399,15 @@ def _torch_rows(bench: Bench, precision) -> list[dict]:
     rows: list[dict] = []
     reason = torch_skip_reason(precision, device)
     if reason:
-        names = [f"train:torch:{w}" for w in ("ours",) if "train" in bench.what] + [
-            f"generate:torch:{w}"
-            for w in ("base", "fused", "apart", "plain-peft")
-            if "generate" in bench.what
-        ]
+        names = (
+            [f"train:torch:{w}" for w in ("ours",) if "train" in bench.what]
+            + [
+                f"generate:torch:{w}"
+                for w in ("base", "fused", "apart", "plain-peft")
+                if "generate" in bench.what
+            ]
+            + [f"batch:torch:{w}" for w in ("one-at-a-time", "batched") if "batch" in bench.what]
+        )
         log.warning("torch %s skipped: %s", name, reason)
         return rows + [record(n, "torch", bench.settings(name), {}, device, skipped=reason) for n in names]
     with torch_precision(precision, device) as load_kwargs:
@@ -371,6 +415,8 @@ def _torch_rows(bench: Bench, precision) -> list[dict]:
             rows += _train_rows(bench, "torch", bench.source, name, device)
         if "generate" in bench.what:
             rows += _generate_rows(bench, "torch", bench.source, name, device, load_kwargs)
+        if "batch" in bench.what:
+            rows += _batch_rows(bench, "torch", bench.source, name, device)
     return rows
 
 
@@ -394,7 +440,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             cache=Path(args.cache).expanduser() if args.cache else models_dir() / "bench",
             data_dir=_data(args, tmp) if "train" in what else None,
             adapter=make_random_adapter(source, tmp / "adapter", rank=args.rank)
-            if "generate" in what
+            if what & {"generate", "batch"}
             else None,
             peak_bandwidth_gbs=args.peak_bandwidth_gbs or peak_bandwidth_gbs(accelerator_name()),
         )
