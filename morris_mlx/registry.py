@@ -135,6 +135,11 @@ def read_adapter(path: Path, name: str | None = None) -> AdapterInfo:
     """Describe the adapter directory `path` (MorrisError if it holds no adapter weights)."""
     path = Path(path)
     fmt = adapter_format(path)
+    if fmt is None and (path / "adapter_model.bin").is_file():
+        raise MorrisError(
+            f"{path} holds a pickled adapter_model.bin, refused (pickle can run code when loaded); if you "
+            f"trust it, `morris import peft --peft-path {path} --allow-pickle` re-saves it as safetensors"
+        )
     if fmt is None:
         raise MorrisError(
             f"{path} holds no adapter ({MLX_WEIGHTS} or {PEFT_WEIGHTS}); pass an adapter directory"

@@ -51,6 +51,17 @@ def write_chat_data(directory: Path, n_train: int = 16, n_valid: int = 4, n_test
     return directory
 
 
+def pytest_configure(config):
+    # transformers binds its log handler to whatever sys.stderr is when it first logs; if that happens
+    # inside a test using capsys, every later test's transformers warning goes to a closed stream and
+    # prints a "Logging error" traceback. Binding it now ties it to pytest's session-long capture.
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # the torch extra is not installed
+        return
+    hf_logging.get_logger("transformers")
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch):
     """No test touches the real MORRIS_HOME, adapters folder or hub cache, and nothing downloads."""

@@ -386,9 +386,10 @@ CASES: dict[str, Case] = {
         lambda c: [*generate(backend="torch")(c), "--adapter-path", c.flipped], "recorded sha256"
     ),
     "generate-pickle-only-adapter": Case(
-        lambda c: [*generate(backend="torch")(c), "--adapter-path", c.pickle_adapter], "holds no adapter"
+        lambda c: [*generate(backend="torch")(c), "--adapter-path", c.pickle_adapter],
+        "adapter_model.bin, refused",
     ),
-    "generate-pickle-only-model": Case(lambda c: [*generate()(c), "--model", c.pickle], "safe_serialization"),
+    "generate-pickle-only-model": Case(lambda c: [*generate()(c), "--model", c.pickle], "--allow-pickle"),
     "generate-unknown-model-type-torch": Case(
         lambda c: [*generate(backend="torch")(c), "--model", c.badtype], "frobnicator"
     ),
@@ -404,7 +405,7 @@ CASES: dict[str, Case] = {
     "eval-non-utf8-contrast": Case(lambda c: [*evaluate()(c), "--contrast", c.contrast_non_utf8], "UTF-8"),
     "eval-adapter-for-another-base": Case(evaluate("adapter", "other"), "another base model"),
     "eval-truncated-adapter": Case(evaluate("truncated"), "adapters.safetensors is"),
-    "eval-pickle-only-model": Case(evaluate("adapter", "pickle"), "safe_serialization"),
+    "eval-pickle-only-model": Case(evaluate("adapter", "pickle"), "--allow-pickle"),
     "eval-ctrl-c-while-scoring": Case(
         evaluate(), "interrupted", setup=interrupt("morris_mlx.evaluation.perplexity:token_nll")
     ),
@@ -419,7 +420,7 @@ CASES: dict[str, Case] = {
     "export-flipped-bytes-adapter": Case(export("fused", "flipped"), "recorded sha256"),
     "export-adapter-for-another-base": Case(export("peft", "adapter", "other"), "another base model"),
     "export-gguf-another-base": Case(export("gguf", "adapter", "other"), "another base model"),
-    "export-pickle-only-adapter": Case(export("peft", "pickle_adapter"), "holds no adapter"),
+    "export-pickle-only-adapter": Case(export("peft", "pickle_adapter"), "adapter_model.bin, refused"),
     "export-bad-outtype": Case(export("gguf", "adapter", "model", "--outtype", "q4"), "invalid choice"),
     "export-keeps-old-output": Case(export("peft"), "--force", setup=existing_output),
     "export-ctrl-c-while-writing": Case(
@@ -459,6 +460,14 @@ CASES: dict[str, Case] = {
     ),
     "convert-pickle-only": Case(
         lambda c: ["convert", "--hf-path", c.pickle, "--mlx-path", c.out], "pickle checkpoints"
+    ),
+    "convert-allow-pickle-not-a-checkpoint": Case(
+        lambda c: ["convert", "--hf-path", c.pickle, "--mlx-path", c.out, "--allow-pickle"],
+        "cannot read the pickle weights",
+    ),
+    "import-allow-pickle-not-a-checkpoint": Case(
+        lambda c: ["import", "peft", "--peft-path", c.pickle_adapter, "--out", c.out, "--allow-pickle"],
+        "refused even with --allow-pickle",
     ),
     "convert-unknown-model-type": Case(
         lambda c: ["convert", "--hf-path", c.badtype, "--mlx-path", c.out], "frobnicator"

@@ -156,14 +156,82 @@ def test_pickles_are_never_loaded_and_pickle_only_folders_are_refused(tiny_model
     capsys.readouterr()
     assert cli(["generate", "5G", "--backend", "torch", "--model", str(model)]) == 2
     err = capsys.readouterr().err
-    assert "pytorch_model.bin" in err and "safe_serialization" in err
+    assert "pytorch_model.bin" in err and "--allow-pickle" in err
     (peft / "adapter_model.safetensors").unlink()
     assert (
         cli(["generate", "5G", "--backend", "torch", "--model", str(tiny_model), "--adapter-path", str(peft)])
         == 2
     )
-    assert "holds no adapter weights" in capsys.readouterr().err
+    assert "adapter_model.bin, refused" in capsys.readouterr().err
     assert not marker.exists()
+
+    # Even with --allow-pickle, only tensors are unpickled (weights_only): the payload is refused.
+    argv = ["convert", "--hf-path", str(model), "--mlx-path", str(tmp_path / "out"), "--allow-pickle"]
+    assert cli(argv) == 2
+    assert "cannot read the pickle weights" in capsys.readouterr().err
+    argv = ["import", "peft", "--peft-path", str(peft), "--out", str(tmp_path / "imp"), "--allow-pickle"]
+    assert cli([*argv, "--model", str(tiny_model)]) == 2
+    assert "refused even with --allow-pickle" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "out").exists() and not (tmp_path / "imp").exists()
+
+
+def test_allow_pickle_resaves_genuine_checkpoints_as_safetensors(tiny_model, tmp_path, capsys):
+    """What an old pytorch_model.bin / adapter_model.bin holds converts to what its safetensors twin does."""
+    import torch
+    from export_fixtures import mlx_logits
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from morris_mlx.bench.measure import make_random_adapter
+
+    legacy = tmp_path / "legacy"
+    # transformers 5 writes safetensors only, so the legacy file is made the way older versions did.
+    legacy.mkdir()
+    torch.save(
+        AutoModelForCausalLM.from_pretrained(str(tiny_model)).state_dict(), legacy / "pytorch_model.bin"
+    )
+    for item in tiny_model.iterdir():
+        if item.suffix != ".safetensors" and item.is_file():
+            shutil.copy2(item, legacy / item.name)
+    assert (legacy / "pytorch_model.bin").is_file() and not list(legacy.glob("*.safetensors"))
+    argv = ["convert", "--hf-path", str(legacy), "--dtype", "float32"]
+    assert cli([*argv, "--mlx-path", str(tmp_path / "refused")]) == 2
+    assert "--allow-pickle" in capsys.readouterr().err and not (tmp_path / "refused").exists()
+    assert cli([*argv, "--mlx-path", str(tmp_path / "a"), "--allow-pickle"]) == 0
+    assert (
+        cli(
+            ["convert", "--hf-path", str(tiny_model), "--dtype", "float32", "--mlx-path", str(tmp_path / "b")]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "a" / "morris_model.json").read_text())["resaved_from_pickle"] is True
+    assert (mlx_logits(tmp_path / "a") == mlx_logits(tmp_path / "b")).all()
+
+    adapter = make_random_adapter(tiny_model, tmp_path / "mlx-adapter", rank=4)
+    peft = tmp_path / "peft"
+    assert (
+        cli(
+            ["export", "peft", "--adapter-path", str(adapter), "--model", str(tiny_model), "--out", str(peft)]
+        )
+        == 0
+    )
+    torch.save(load_file(str(peft / "adapter_model.safetensors")), str(peft / "adapter_model.bin"))
+    reference = tmp_path / "from-safetensors"
+    assert (
+        cli(["import", "peft", "--peft-path", str(peft), "--model", str(tiny_model), "--out", str(reference)])
+        == 0
+    )
+    (peft / "adapter_model.safetensors").unlink()
+    imported = tmp_path / "from-pickle"
+    argv = ["import", "peft", "--peft-path", str(peft), "--model", str(tiny_model), "--out", str(imported)]
+    assert cli(argv) == 2
+    assert "--allow-pickle" in capsys.readouterr().err and not imported.exists()
+    assert cli([*argv, "--allow-pickle"]) == 0
+    a, b = (
+        load_file(str(imported / "adapters.safetensors")),
+        load_file(str(reference / "adapters.safetensors")),
+    )
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 # names -------------------------------------------------------------------------------------------------------

@@ -126,6 +126,11 @@ def adapter_format(adapter_path: Path) -> str:
         return "peft"
     if (adapter_path / MLX_WEIGHTS).is_file():
         return "mlx"
+    if (adapter_path / "adapter_model.bin").is_file():
+        raise MorrisError(
+            f"{adapter_path} holds a pickled adapter_model.bin, refused (pickle can run code when loaded); "
+            f"if you trust it, `morris import peft --peft-path {adapter_path} --allow-pickle` re-saves it"
+        )
     raise MorrisError(
         f"{adapter_path} holds no adapter weights ({PEFT_WEIGHTS} or {MLX_WEIGHTS}); "
         "pass the folder `morris train` wrote"

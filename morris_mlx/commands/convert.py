@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 
 from morris_mlx.commands.common import ArgumentParser
@@ -14,6 +17,7 @@ log = logging.getLogger("morris")
 EXAMPLE = """examples:
   morris convert --hf-path HuggingFaceH4/zephyr-7b-beta -q --q-bits 4     # 7B for QLoRA on an 8 GB Mac
   morris convert --hf-path ~/models/my-hf-model --mlx-path ~/models/my-mlx --dtype bfloat16
+  morris convert --hf-path ~/models/old-bin-model --allow-pickle   # pytorch_model.bin only: re-saved first
 """
 
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
@@ -37,10 +41,16 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--revision", help="hub revision (branch, tag or commit)")
     p.add_argument("--force", action="store_true", help="replace an existing converted model")
     p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="accept pickle weights (pytorch_model.bin): read as weights only and re-saved as safetensors "
+        "before converting (needs the torch extra). Off: pickle files can run code when loaded",
+    )
     return p
 
 
-def fetch_source(hf_path: str, revision: str | None) -> tuple[Path, str]:
+def fetch_source(hf_path: str, revision: str | None, allow_pickle: bool = False) -> tuple[Path, str]:
     """A local directory for `hf_path`, downloading through huggingface-hub when it is a hub id."""
     local = Path(hf_path).expanduser()
     if local.is_dir():
@@ -51,7 +61,8 @@ def fetch_source(hf_path: str, revision: str | None) -> tuple[Path, str]:
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     try:
-        path = snapshot_download(hf_path, revision=revision, allow_patterns=HUB_PATTERNS)
+        patterns = [*HUB_PATTERNS, "*.bin"] if allow_pickle else HUB_PATTERNS
+        path = snapshot_download(hf_path, revision=revision, allow_patterns=patterns)
     except RepositoryNotFoundError:
         raise MorrisError(
             f"hub repository {hf_path} does not exist or needs a token (huggingface-cli login)"
@@ -66,11 +77,8 @@ def fetch_source(hf_path: str, revision: str | None) -> tuple[Path, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from morris_mlx.atomic import atomic_dir, file_digests, write_json
-    from morris_mlx.models.default import MANIFEST, fix_rope_config
-    from morris_mlx.models.resolve import check_model_dir
+    from morris_mlx.models.default import MANIFEST
     from morris_mlx.paths import models_dir
-    from morris_mlx.training import fingerprint_model
 
     name = (
         Path(args.hf_path).name
@@ -84,9 +92,33 @@ def main(argv: list[str] | None = None) -> int:
     if out.exists() and not (out / MANIFEST).is_file() and any(out.iterdir()) and not args.force:
         raise MorrisError(f"{out} exists and is not a model we converted; choose another --mlx-path")
 
-    source, origin = fetch_source(args.hf_path, args.revision)
-    check_model_dir(source)
+    source, origin = fetch_source(args.hf_path, args.revision, args.allow_pickle)
+    with contextlib.ExitStack() as stack:
+        source, resaved = safetensors_source(source, args, stack)
+        _convert(args, source, origin, out, resaved)
+    print(out)
+    return 0
+
+
+def safetensors_source(
+    source: Path, args: argparse.Namespace, stack: contextlib.ExitStack
+) -> tuple[Path, bool]:
+    """`source`, or with --allow-pickle and pickle weights only, a temporary safetensors copy of it."""
+    from morris_mlx.models.resolve import check_model_dir
+    from morris_mlx.pickled import pickled_files, resave_model
+
+    if args.allow_pickle and not any(source.glob("*.safetensors")) and pickled_files(source):
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="morris-resave-")))
+        return check_model_dir(resave_model(source, scratch / source.name, args.trust_remote_code)), True
+    return check_model_dir(source), False
+
+
+def _convert(args: argparse.Namespace, source: Path, origin: str, out: Path, resaved: bool) -> None:
     from mlx_lm.convert import convert
+
+    from morris_mlx.atomic import atomic_dir, file_digests, write_json
+    from morris_mlx.models.default import MANIFEST, fix_rope_config
+    from morris_mlx.training import fingerprint_model
 
     with atomic_dir(out, overwrite=True) as tmp:
         staging = tmp / "model"
@@ -117,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                 "quantized": args.quantize,
                 "q_bits": args.q_bits if args.quantize else None,
                 "dtype": args.dtype,
+                "resaved_from_pickle": resaved,
                 "files": files,
             },
         )
-    print(out)
-    return 0

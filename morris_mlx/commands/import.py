@@ -6,6 +6,7 @@ importlib.import_module("morris_mlx.commands.import").
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from morris_mlx.commands.common import ArgumentParser
@@ -14,6 +15,7 @@ EXAMPLE = """examples:
   morris import peft --peft-path ~/peft/zephyr-morris --out adapters/zephyr-morris
   morris generate "5G" --adapter-path adapters/zephyr-morris
   mlx_lm generate --model BASE_DIR --adapter-path adapters/zephyr-morris --prompt "5G"
+  morris import peft --peft-path ~/peft/old-adapter --allow-pickle    # adapter_model.bin only
 """
 
 
@@ -37,6 +39,12 @@ def build_parser() -> ArgumentParser:
         "machine, else the configured base or the embedded default)",
     )
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="accept a pickled adapter_model.bin: read as weights only and re-saved as safetensors (needs "
+        "the torch extra). Off: pickle files can run code when loaded",
+    )
     return p
 
 
@@ -44,9 +52,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from morris_mlx.export.actions import import_peft
     from morris_mlx.paths import adapters_dir
+    from morris_mlx.pickled import resave_peft
     from morris_mlx.registry import check_name, get_adapter
 
-    info = get_adapter(args.peft_path)
-    out = Path(args.out) if args.out else adapters_dir() / check_name(f"{info.name}-mlx")
-    print(import_peft(info.path, out, model=args.model, force=args.force))
+    source = Path(args.peft_path).expanduser()
+    with tempfile.TemporaryDirectory(prefix="morris-resave-") as scratch:
+        if args.allow_pickle and is_pickled_peft(source):
+            info = get_adapter(str(resave_peft(source, Path(scratch) / source.name)))
+        else:
+            info = get_adapter(args.peft_path)
+        out = Path(args.out) if args.out else adapters_dir() / check_name(f"{info.name}-mlx")
+        print(import_peft(info.path, out, model=args.model, force=args.force))
     return 0
+
+
+def is_pickled_peft(folder: Path) -> bool:
+    from morris_mlx.pickled import PEFT_PICKLE
+
+    return (folder / PEFT_PICKLE).is_file() and not (folder / "adapter_model.safetensors").is_file()

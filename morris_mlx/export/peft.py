@@ -139,7 +139,7 @@ def read_peft_adapter(peft_dir: Path) -> tuple[LoraAdapter, list[int] | None]:
     weights = peft_dir / PEFT_WEIGHTS
     if not weights.is_file():
         extra = (
-            " (pickled adapter_model.bin is refused: resave with safetensors)"
+            " (a pickled adapter_model.bin is refused: `morris import peft --allow-pickle` re-saves it)"
             if (peft_dir / "adapter_model.bin").exists()
             else ""
         )

@@ -26,7 +26,7 @@ def check_model_dir(path: Path) -> Path:
         found = f" (found {', '.join(pickled[:3])})" if pickled else ""
         raise MorrisError(
             f"{path} has no .safetensors weights{found}; pickle checkpoints can run code when loaded and "
-            "are refused: re-save it with save_pretrained(..., safe_serialization=True) where you trust it"
+            f"are refused: if you trust it, `morris convert --hf-path {path} --allow-pickle` re-saves it"
         )
     verify_model_dir(path)
     return path
