@@ -148,6 +148,25 @@ def _fsync_tree(directory: Path) -> None:
             _fsync_dir(path)
 
 
+def remove_stale_temps(directory: str | os.PathLike) -> list[str]:
+    """Delete what a killed writer left in `directory`: `atomic_path`'s hidden temp files and
+    `atomic_dir`'s `.partial` folders. Neither is ever mistaken for a finished file, but after a kill -9
+    they are dead weight (a fused 7B model's worth, at worst). Call only where no other writer is at work."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for item in directory.iterdir():
+        if item.name.startswith(".") and item.name.endswith(".tmp") and item.is_file():
+            item.unlink(missing_ok=True)
+        elif item.name.endswith(".partial") and item.is_dir():
+            shutil.rmtree(item, ignore_errors=True)
+        else:
+            continue
+        removed.append(item.name)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike, overwrite: bool = False, manifest: bool = False) -> Iterator[Path]:
     """Build a directory under `<target>.partial`; rename it to `target` only if the block succeeds.

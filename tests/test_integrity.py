@@ -279,3 +279,20 @@ def test_a_prepared_split_that_changed_is_reported(tiny_model, tmp_path, morris_
     cut = load_split(out, "train")
     assert len(cut) == len(full) // 2
     assert "train.jsonl has changed" in morris_log.text and "run `morris prepare` again" in morris_log.text
+
+
+def test_a_new_run_clears_what_a_killed_one_left_behind(mlx_run, tiny_model, tmp_path):
+    from conftest import write_chat_data
+
+    out = copy_unfinished(mlx_run, tmp_path)
+    (out / ".adapters.safetensors.x1y2.tmp").write_bytes(b"half an adapter")
+    (out / "checkpoints" / ".optimizer.safetensors.a1b2.tmp").write_bytes(b"half an optimizer")
+    (out / "checkpoints" / "step_0000099.partial").mkdir()
+    (out / "notes.tmp").write_text("not ours: kept")  # not hidden, so not a temp file of ours
+    argv = ["train", "--backend", "mlx", "--model", str(tiny_model), "--adapter-path", str(out), "--resume"]
+    argv += ["--data", str(write_chat_data(tmp_path / "data")), "--iters", "6", "--rank", "4"]
+    argv += ["--save-every", "2", "--steps-per-eval", "2", "--grad-accumulation", "1"]
+    assert main(argv) == 0
+    leftovers = sorted(p.name for p in out.rglob("*") if p.name.endswith((".tmp", ".partial")))
+    assert leftovers == ["notes.tmp"]
+    assert (out / "morris_adapter.json").is_file()

@@ -171,6 +171,16 @@ def default_adapter_path(model_dir: Path) -> Path:
     return adapters_dir() / f"{model_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def clear_leftovers(adapter_path: Path) -> None:
+    """Temp files of a killed earlier run in this adapter's folders (only rank 0 writes there)."""
+    from morris_mlx.atomic import remove_stale_temps
+    from morris_mlx.backends.base import CHECKPOINTS_DIRNAME
+
+    for folder in (adapter_path, adapter_path / CHECKPOINTS_DIRNAME):
+        if removed := remove_stale_temps(folder):
+            log.info("removed %d leftover temp file(s) of an interrupted run in %s", len(removed), folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     import sys
 
@@ -192,15 +202,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and not args.adapter_path:
         raise MorrisError("--resume needs --adapter-path DIR naming the run to continue")
     if launched() and not args.adapter_path:
-        raise MorrisError("under torchrun or mlx.launch pass --adapter-path DIR, so that every rank names the same run")
+        raise MorrisError(
+            "under torchrun or mlx.launch pass --adapter-path DIR, so that every rank names the same run"
+        )
     adapter_path = Path(args.adapter_path) if args.adapter_path else default_adapter_path(model_dir)
     if args.distributed and not launched():
         from morris_mlx.backends import choose
 
         # Rank 0 prints the result, as a single process would.
-        return launch_distributed(args, argv, choose(cfg.model.backend).backend, adapter_path, cfg.train.batch_size)
+        return launch_distributed(
+            args, argv, choose(cfg.model.backend).backend, adapter_path, cfg.train.batch_size
+        )
     backend = get_backend(cfg.model.backend, trust_remote_code=cfg.model.trust_remote_code)
     log.info("model %s -> adapter %s", model_dir, adapter_path)
+    if env_rank() == 0:
+        clear_leftovers(adapter_path)
     try:
         result = backend.train(cfg, model_dir, data_dir, adapter_path, resume=args.resume)
     except RuntimeError as exc:
