@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import shutil
@@ -23,6 +24,8 @@ from morris_mlx.backends.base import (
 )
 from morris_mlx.config import Config, TrainConfig, to_dict
 from morris_mlx.errors import MorrisError
+
+log = logging.getLogger("morris")
 
 MIN_TRAIN_EXAMPLES = 2
 ADAPTER_WEIGHTS = {"mlx": "adapters.safetensors", "peft": "adapter_model.safetensors"}
@@ -199,8 +202,10 @@ def read_metrics(adapter_dir: Path) -> list[dict[str, Any]]:
 
 
 def fingerprint_model(model_dir: Path) -> str:
-    """A cheap identity for a base model: config.json plus every safetensors header (names, shapes,
-    dtypes, offsets). Hashing 14 GB of weights on every run would cost more than training a step."""
+    """A cheap identity for a base model: config.json, every safetensors header (names, shapes, dtypes,
+    offsets) and the first and last MiB of each file's tensor data. The headers alone cannot tell a
+    fine-tune from its base (Zephyr from Mistral: same shapes), the sampled bytes can, since fine-tuning
+    moves every weight. Hashing 14 GB on every run would cost more than training a step."""
     digest = hashlib.sha256()
     model_dir = Path(model_dir)
     digest.update((model_dir / "config.json").read_bytes())
@@ -209,7 +214,27 @@ def fingerprint_model(model_dir: Path) -> str:
             header_len = int.from_bytes(fh.read(8), "little")
             digest.update(path.name.encode())
             digest.update(fh.read(min(header_len, 100_000_000)))
+            digest.update(fh.read(SAMPLE_BYTES))
+            size = path.stat().st_size
+            fh.seek(max(fh.tell(), size - SAMPLE_BYTES))
+            digest.update(fh.read(SAMPLE_BYTES))
     return digest.hexdigest()
+
+
+SAMPLE_BYTES = 1 << 20
+
+
+def warn_if_other_base(adapter_path: Path, model_dir: Path) -> None:
+    """Same-shaped bases load each other's adapters without error, so say so when provenance differs."""
+    provenance = read_provenance(adapter_path) or {}
+    expected = (provenance.get("base_model") or {}).get("fingerprint")
+    if expected and expected != fingerprint_model(model_dir):
+        log.warning(
+            "adapter %s was trained on %s, not on %s; its output may be meaningless",
+            adapter_path,
+            provenance["base_model"].get("path"),
+            model_dir,
+        )
 
 
 def hash_data(data_dir: Path) -> str:

@@ -296,3 +296,33 @@ def test_a_new_run_clears_what_a_killed_one_left_behind(mlx_run, tiny_model, tmp
     leftovers = sorted(p.name for p in out.rglob("*") if p.name.endswith((".tmp", ".partial")))
     assert leftovers == ["notes.tmp"]
     assert (out / "morris_adapter.json").is_file()
+
+
+# another base with the same shapes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["mlx", "torch"])
+def test_same_shaped_other_base_warns_on_load_and_is_refused_on_resume(
+    backend, mlx_run, torch_run, tiny_model, tmp_path, morris_log
+):
+    """A fine-tune of the base has the same shapes, so only the fingerprint can tell them apart."""
+    from conftest import write_chat_data
+
+    from morris_mlx.backends import get_backend
+    from morris_mlx.models.random_model import build_random_model
+    from morris_mlx.training import fingerprint_model
+
+    other = build_random_model(tmp_path / "other", shape="tiny", seed=1)
+    assert fingerprint_model(other) != fingerprint_model(tiny_model)
+    run = mlx_run if backend == "mlx" else torch_run
+    impl = get_backend(backend, announce=False)
+    impl.load(tiny_model, run)
+    assert "trained on" not in morris_log.text
+    impl.load(other, run)
+    assert "trained on" in morris_log.text and "meaningless" in morris_log.text
+
+    out = copy_unfinished(run, tmp_path)
+    with pytest.raises(MorrisError, match="trained on another base model"):
+        impl.train(
+            load_config(overrides=SETTINGS), other, write_chat_data(tmp_path / "data"), out, resume=True
+        )

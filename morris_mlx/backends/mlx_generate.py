@@ -149,6 +149,9 @@ class MLXGenerator:
         self._restore_base()
         if config is None:
             return
+        from morris_mlx.training import warn_if_other_base
+
+        warn_if_other_base(Path(adapter_path), self.model_dir)
         num_layers = config.get("num_layers", len(self.model.layers))
         if num_layers > len(self.model.layers):
             raise MorrisError(

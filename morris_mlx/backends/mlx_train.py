@@ -33,6 +33,7 @@ from morris_mlx.training import (
     checkpoints,
     corpus_warning,
     estimate_seconds,
+    fingerprint_model,
     make_plan,
     prune_checkpoints,
     warmup_updates,
@@ -383,6 +384,7 @@ def train_mlx(
     if num_layers > len(model.layers):
         raise MorrisError(f"lora.num_layers is {num_layers} but the model has {len(model.layers)} layers")
 
+    fingerprint = fingerprint_model(model_dir)
     seed = cfg.train.seed
     mx.random.seed(seed)
     np.random.seed(seed)
@@ -399,11 +401,17 @@ def train_mlx(
     start_step, best_val, best_step, since_best = 0, math.inf, None, 0
     if resume_from is not None:
         state = checkpointer.restore(resume_from, model, optimizer)
+        if state.get("base_fingerprint", fingerprint) != fingerprint:
+            raise MorrisError(
+                f"{adapter_dir} was trained on another base model; pass the same --model to resume"
+            )
         start_step, best_val, best_step = state["step"], state["best_val"], state["best_step"]
         since_best = state.get("since_best", 0)
         log.info("resuming from %s (step %d of %d)", resume_from.name, start_step, plan.iters)
     early = EarlyStopping(cfg.train.patience, best_val, since_best)
-    metrics = MetricsLog(adapter_dir, truncate_after_step=start_step if resume_from else None) if primary else None
+    metrics = (
+        MetricsLog(adapter_dir, truncate_after_step=start_step if resume_from else None) if primary else None
+    )
     if primary:
         write_config(cfg, adapter_dir)
         write_json(
@@ -472,7 +480,9 @@ def train_mlx(
                 _save_adapter(model, adapter_dir / ADAPTER_FILE)
         if should_stop and step < plan.iters:
             if primary:
-                log.info("validation loss has not improved for %d validations; stopping early", early.patience)
+                log.info(
+                    "validation loss has not improved for %d validations; stopping early", early.patience
+                )
             stop_requested = True
         ui.val = f"val {val_loss:.3f}"
         emit(TrainEvent("val", step, {"val_loss": val_loss, "best": improved}))
@@ -484,7 +494,12 @@ def train_mlx(
             step,
             model,
             optimizer,
-            {"best_val": best_val, "best_step": best_step, "since_best": early.since_best},
+            {
+                "best_val": best_val,
+                "best_step": best_step,
+                "since_best": early.since_best,
+                "base_fingerprint": fingerprint,
+            },
         )
         checkpointer.prune()
         emit(TrainEvent("checkpoint", step, {"path": str(path)}))

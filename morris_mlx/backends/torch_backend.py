@@ -165,21 +165,6 @@ def peft_dir(adapter_path: Path, model_dir: Path) -> Iterator[Path]:
         yield mlx_adapter_to_peft(adapter_path, Path(tmp), model_dir)
 
 
-def warn_if_other_base(adapter_path: Path, model_dir: Path) -> None:
-    """Same-shaped bases load each other's adapters without error, so say so when provenance differs."""
-    from morris_mlx.training import fingerprint_model, read_provenance
-
-    provenance = read_provenance(adapter_path) or {}
-    expected = (provenance.get("base_model") or {}).get("fingerprint")
-    if expected and expected != fingerprint_model(model_dir):
-        log.warning(
-            "adapter %s was trained on %s, not on %s; its output may be meaningless",
-            adapter_path,
-            provenance["base_model"].get("path"),
-            model_dir,
-        )
-
-
 class TorchBackend:
     """transformers + peft behind the Backend protocol."""
 

@@ -34,10 +34,10 @@ from morris_mlx.backends.torch_backend import (
     peak_memory_gb,
     peft_dir,
     quiet_peft,
-    warn_if_other_base,
 )
 from morris_mlx.config import GenerateConfig
 from morris_mlx.errors import MorrisError
+from morris_mlx.training import warn_if_other_base
 
 log = logging.getLogger("morris")
 

@@ -471,7 +471,9 @@ def train_torch(
 
         # DDP averages gradients over ranks during backward; the loss is weighted so that average is the
         # global batch's mean (morris_mlx.distributed explains why).
-        forward = DistributedDataParallel(model, device_ids=[torch.device(device).index] if "cuda" in device else None)
+        forward = DistributedDataParallel(
+            model, device_ids=[torch.device(device).index] if "cuda" in device else None
+        )
 
     loop = LoopState(base_fingerprint=fingerprint)
     start_step = 0
@@ -490,7 +492,9 @@ def train_torch(
         # A resumed run is unfinished until it ends: the old provenance (with its file hashes) must not
         # vouch for an adapter that training is about to replace.
         (adapter_dir / PROVENANCE_FILENAME).unlink(missing_ok=True)
-    metrics = MetricsLog(adapter_dir, truncate_after_step=start_step if resume_from else None) if primary else None
+    metrics = (
+        MetricsLog(adapter_dir, truncate_after_step=start_step if resume_from else None) if primary else None
+    )
     if primary:
         write_config(cfg, adapter_dir)
 
@@ -553,7 +557,9 @@ def train_torch(
                 save_adapter(model, adapter_dir)
         if should_stop and step < plan.iters:
             if primary:
-                log.info("validation loss has not improved for %d validations; stopping early", early.patience)
+                log.info(
+                    "validation loss has not improved for %d validations; stopping early", early.patience
+                )
             stop_requested = True
         ui.show(val=val_loss)
         emit(TrainEvent("val", step, {"val_loss": val_loss, "best": improved}))
