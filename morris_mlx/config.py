@@ -48,8 +48,10 @@ class ModelConfig:
 
 @dataclass
 class LoraConfig:
-    rank: int = _f(16, "LoRA rank r.")
-    alpha: float = _f(32.0, "LoRA alpha; the update is scaled by alpha / rank (mlx-lm `scale`).")
+    rank: int = _f(32, "LoRA rank r (the recipe sweep's winner, docs/recipe.md; the original used 16).")
+    alpha: float = _f(
+        64.0, "LoRA alpha; the update is scaled by alpha / rank (mlx-lm `scale`), 2.0 as in the original."
+    )
     dropout: float = _f(0.1, "Dropout on the LoRA input.")
     target_modules: list[str] = _f(
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
