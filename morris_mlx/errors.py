@@ -53,6 +53,11 @@ def explain(exc: BaseException, doing: str | None = None, tui: bool = False) -> 
     return None
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (libraries append paragraphs of advice), or its type."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def one_line(text: str, limit: int = 1000) -> str:
     """`text` folded onto one line (libraries' messages often span several) and capped at `limit`."""
     folded = " ".join(part.strip() for part in str(text).splitlines() if part.strip())

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
-from morris_mlx.errors import MorrisError
+from morris_mlx.errors import MorrisError, first_line
 
 log = logging.getLogger("morris")
 
@@ -26,7 +27,15 @@ def pickled_files(folder: Path) -> list[str]:
     return sorted(p.name for p in Path(folder).iterdir() if p.suffix in PICKLE_SUFFIXES)
 
 
-def _torch() -> object:
+def pickled_adapter_refused(adapter_path: Path) -> MorrisError:
+    """The error for an adapter folder that holds only a pickled adapter_model.bin."""
+    return MorrisError(
+        f"{adapter_path} holds a pickled {PEFT_PICKLE}, refused (pickle can run code when loaded); "
+        f"if you trust it, `morris import peft --peft-path {adapter_path} --allow-pickle` re-saves it"
+    )
+
+
+def _torch() -> Any:
     try:
         import torch
     except ImportError:
@@ -49,7 +58,7 @@ def resave_model(source: Path, dest: Path, trust_remote_code: bool = False) -> P
             str(source), dtype="auto", use_safetensors=False, trust_remote_code=trust_remote_code
         )
     except Exception as exc:  # noqa: BLE001 - transformers and torch.load raise many types here
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise MorrisError(
             f"cannot read the pickle weights in {source}: {first} (a file that holds more than tensors is "
             "refused even with --allow-pickle)"
@@ -77,14 +86,14 @@ def resave_peft(source: Path, dest: Path) -> Path:
         )
     log.warning("reading %s (weights only) and re-saving it as safetensors", weights)
     try:
-        state = torch.load(str(weights), map_location="cpu", weights_only=True)  # type: ignore[attr-defined]
+        state = torch.load(str(weights), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - UnpicklingError, EOFError, RuntimeError for bad bytes
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise MorrisError(
             f"cannot read {weights}: {first} (a file that holds more than tensors is refused even with "
             "--allow-pickle)"
         ) from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):  # type: ignore[attr-defined]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MorrisError(
             f"{weights} is not a PEFT state dict (names to tensors); pass a PEFT adapter folder"
         )

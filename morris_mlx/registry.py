@@ -19,6 +19,7 @@ from morris_mlx.atomic import verify_files, write_json
 from morris_mlx.backends.base import PROVENANCE_FILENAME
 from morris_mlx.errors import MorrisError
 from morris_mlx.paths import adapters_dir, morris_home
+from morris_mlx.pickled import PEFT_PICKLE, pickled_adapter_refused
 from morris_mlx.training import read_metrics, read_provenance
 
 MLX_WEIGHTS = "adapters.safetensors"
@@ -135,11 +136,8 @@ def read_adapter(path: Path, name: str | None = None) -> AdapterInfo:
     """Describe the adapter directory `path` (MorrisError if it holds no adapter weights)."""
     path = Path(path)
     fmt = adapter_format(path)
-    if fmt is None and (path / "adapter_model.bin").is_file():
-        raise MorrisError(
-            f"{path} holds a pickled adapter_model.bin, refused (pickle can run code when loaded); if you "
-            f"trust it, `morris import peft --peft-path {path} --allow-pickle` re-saves it as safetensors"
-        )
+    if fmt is None and (path / PEFT_PICKLE).is_file():
+        raise pickled_adapter_refused(path)
     if fmt is None:
         raise MorrisError(
             f"{path} holds no adapter ({MLX_WEIGHTS} or {PEFT_WEIGHTS}); pass an adapter directory"

@@ -20,7 +20,8 @@ from typing import Any
 
 from morris_mlx.backends.base import Generator, TrainCallback, TrainResult
 from morris_mlx.config import Config
-from morris_mlx.errors import MorrisError
+from morris_mlx.errors import MorrisError, first_line
+from morris_mlx.pickled import PEFT_PICKLE, pickled_adapter_refused
 from morris_mlx.registry import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS, verify_adapter
 
 log = logging.getLogger("morris")
@@ -106,7 +107,7 @@ def load_model(model_dir: Path, device: str, trust_remote_code: bool = False) ->
         )
     except (OSError, ValueError, KeyError) as exc:
         # transformers' messages run to several paragraphs (upgrade advice); the first line says what failed.
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise MorrisError(
             f"transformers cannot load the model in {model_dir}: {first} (check config.json's model_type; "
             "custom architectures need trust_remote_code, off unless you set it)"
@@ -126,11 +127,8 @@ def adapter_format(adapter_path: Path) -> str:
         return "peft"
     if (adapter_path / MLX_WEIGHTS).is_file():
         return "mlx"
-    if (adapter_path / "adapter_model.bin").is_file():
-        raise MorrisError(
-            f"{adapter_path} holds a pickled adapter_model.bin, refused (pickle can run code when loaded); "
-            f"if you trust it, `morris import peft --peft-path {adapter_path} --allow-pickle` re-saves it"
-        )
+    if (adapter_path / PEFT_PICKLE).is_file():
+        raise pickled_adapter_refused(adapter_path)
     raise MorrisError(
         f"{adapter_path} holds no adapter weights ({PEFT_WEIGHTS} or {MLX_WEIGHTS}); "
         "pass the folder `morris train` wrote"

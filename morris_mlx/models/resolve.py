@@ -12,6 +12,7 @@ from morris_mlx.config import ModelConfig
 from morris_mlx.errors import MorrisError
 from morris_mlx.models.default import MANIFEST, default_model_dir, is_ready
 from morris_mlx.paths import models_dir
+from morris_mlx.pickled import pickled_files
 
 log = logging.getLogger("morris")
 
@@ -22,7 +23,7 @@ def check_model_dir(path: Path) -> Path:
     if not (path / "config.json").is_file():
         raise MorrisError(f"{path} has no config.json; it is not a Hugging Face or MLX model folder")
     if not any(path.glob("*.safetensors")):
-        pickled = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+        pickled = pickled_files(path)
         found = f" (found {', '.join(pickled[:3])})" if pickled else ""
         raise MorrisError(
             f"{path} has no .safetensors weights{found}; pickle checkpoints can run code when loaded and "
