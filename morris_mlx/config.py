@@ -117,7 +117,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 @dataclass
 class GenerateConfig:
     system_prompt: str | None = _f(
-        None, "System prompt; empty means the voice prompt in data/prompts/system.txt."
+        None, "System prompt; empty means the prompt of the voice the adapter was trained on (bundled/voices/NAME/system.txt)."
     )
     max_tokens: int = _f(400, "Most tokens to generate.")
     temp: float = _f(0.7, "Sampling temperature; 0 is greedy.")
@@ -132,7 +132,12 @@ class GenerateConfig:
 
 @dataclass
 class DataConfig:
-    raw: list[str] = _f([], "Raw article JSONL files; empty means the bundled corpus.")
+    raw: list[str] = _f([], "Raw article JSONL files; empty means the bundled corpus of `voice`.")
+    voice: str = _f(
+        "morris",
+        "Bundled writer voice: its system prompt, and its corpus when no raw files are given "
+        "(morris: gloomy British columnist; ledger: dry, numbers-first American columnist).",
+    )
     out: str = _f("data/processed", "Folder for train/valid/test.jsonl and stats.json.")
     seed: int = _f(42, "Seed for the split.")
     valid_fraction: float = _f(0.1, "Share of articles for validation.")
@@ -144,7 +149,7 @@ class DataConfig:
 
 @dataclass
 class ScrapeConfig:
-    profile: str = _f("lightreading", "Site profile (data/profiles/NAME.toml) or a path to one.")
+    profile: str = _f("lightreading", "Site profile (a bundled name: lightreading, generic) or a path to one.")
     author_url: str | None = _f(None, "Author or listing page on any site; locks the crawl to its host.")
     max_articles: int = _f(200, "Stop after this many articles.")
     max_pages: int = _f(2000, "Most pages fetched in one run.")

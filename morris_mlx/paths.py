@@ -1,13 +1,35 @@
-"""Where things live: MORRIS_HOME (models, logs, history) and the repository's own folders."""
+"""Where things live.
+
+- Bundled, read-only resources (the demo corpora, prompts, site profiles) ship inside the package
+  (`morris_mlx/bundled/`) and are found through importlib.resources, so an installed wheel has them.
+- What a user makes (prepared data, adapters, runs, exports) goes under the working directory, or under
+  the folders that MORRIS_HOME and MORRIS_ADAPTERS name; never into the installed package.
+- Models, logs and history live in MORRIS_HOME.
+"""
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_DIR = PACKAGE_DIR.parent
-DATA_DIR = REPO_DIR / "data"
+# A wheel installs as plain files, so the resource root is a real folder that Path code can read.
+BUNDLED_DIR = Path(str(resources.files("morris_mlx") / "bundled"))
+PROMPTS_DIR = BUNDLED_DIR / "prompts"
+PROFILES_DIR = BUNDLED_DIR / "profiles"
+VOICES_DIR = BUNDLED_DIR / "voices"
+CONTRAST_DIR = BUNDLED_DIR / "contrast"
+DEFAULT_VOICE = "morris"
+
+
+def voice_dir(voice: str = DEFAULT_VOICE) -> Path:
+    """The bundled corpus of one writer voice: its articles (*.md) and its system prompt (system.txt)."""
+    return VOICES_DIR / voice
+
+
+def bundled_voices() -> list[str]:
+    return sorted(p.name for p in VOICES_DIR.iterdir() if p.is_dir() and any(p.glob("*.md")))
 
 
 def morris_home() -> Path:
@@ -24,8 +46,8 @@ def models_dir() -> Path:
 
 
 def adapters_dir() -> Path:
-    """Trained adapters: MORRIS_ADAPTERS, else the repository's adapters/ folder when writable."""
+    """Trained adapters: MORRIS_ADAPTERS, else adapters/ under the working directory."""
     env = os.environ.get("MORRIS_ADAPTERS")
     if env:
         return Path(env).expanduser()
-    return REPO_DIR / "adapters"
+    return Path.cwd() / "adapters"

@@ -5,20 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from morris_mlx.errors import MorrisError
-from morris_mlx.paths import DATA_DIR
+from morris_mlx.paths import DEFAULT_VOICE, bundled_voices, voice_dir
 
-PROMPTS_DIR = DATA_DIR / "prompts"
 GENERATE_INSTRUCTION = "Write a telecom industry news article about: {topic}"
 
 
-def load_system_prompt(path: str | Path | None = None) -> str:
-    path = Path(path) if path else PROMPTS_DIR / "system.txt"
+def load_system_prompt(path: str | Path | None = None, voice: str = DEFAULT_VOICE) -> str:
+    """The system prompt in `path`, else the one of a bundled voice."""
+    path = Path(path) if path else voice_dir(voice) / "system.txt"
     try:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise MorrisError(f"system prompt file {path} is missing; restore data/prompts/system.txt") from None
+        raise MorrisError(f"system prompt file {path} is missing; reinstall morris_mlx or pass a prompt") from None
     except UnicodeDecodeError:
         raise MorrisError(f"system prompt file {path} is not UTF-8 text; re-save it as UTF-8") from None
+
+
+def check_voice(voice: str) -> str:
+    """`voice` if it names a bundled voice, else a one-line error listing them."""
+    voices = bundled_voices()
+    if voice not in voices:
+        raise MorrisError(f"unknown voice {voice!r}; choose one of: {', '.join(voices)}")
+    return voice
 
 
 def check_text(text: str, what: str) -> str:

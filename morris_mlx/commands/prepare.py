@@ -7,6 +7,7 @@ from morris_mlx.config import DataConfig, ModelConfig, field_help
 
 EXAMPLE = """example:
   morris prepare                                   # the bundled corpus -> data/processed
+  morris prepare --voice ledger --out data/ledger  # the second bundled voice
   morris prepare --raw data/raw/articles.jsonl --out data/mine --seed 7
   python -m mlx_lm lora --model MODEL --train --data data/processed
 """
@@ -26,8 +27,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument(
         "--corpus",
         metavar="DIR",
-        help="folder of Markdown articles to use instead of the bundled data/corpus",
+        help="folder of Markdown articles to use instead of the bundled corpus",
     )
+    parser.add_argument("--voice", metavar="NAME", help=field_help(DataConfig, "voice"))
     parser.add_argument("--out", metavar="DIR", help=field_help(DataConfig, "out"))
     parser.add_argument("--seed", type=int, metavar="N", help=field_help(DataConfig, "seed"))
     parser.add_argument(
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "data.raw": args.raw,
             "data.out": args.out,
+            "data.voice": args.voice,
             "data.seed": args.seed,
             "data.max_seq_length": args.max_seq_length,
             "data.min_words": args.min_words,

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from morris_mlx.dataset.article import KINDS, Article
 from morris_mlx.errors import MorrisError
-from morris_mlx.paths import DATA_DIR
+from morris_mlx.paths import DEFAULT_VOICE, voice_dir
 
-CORPUS_DIR = DATA_DIR / "corpus"
+CORPUS_DIR = voice_dir(DEFAULT_VOICE)
 REQUIRED = ("title", "standfirst", "topic", "kind", "published")
 
 

@@ -1,4 +1,4 @@
-"""Varied user instructions from data/prompts/instructions.toml, picked per article from the seed."""
+"""Varied user instructions from bundled/prompts/instructions.toml, picked per article from the seed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from morris_mlx.dataset.article import KINDS, Article
 from morris_mlx.errors import MorrisError
-from morris_mlx.prompts import PROMPTS_DIR
+from morris_mlx.paths import PROMPTS_DIR
 
 INSTRUCTIONS_FILE = PROMPTS_DIR / "instructions.toml"
 ARTICLE_FIELDS = ("topic", "headline", "standfirst")
@@ -82,7 +82,7 @@ def load_instructions(path: str | Path | None = None) -> Instructions:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise MorrisError(
-            f"instruction templates {path} are missing; restore data/prompts/instructions.toml"
+            f"instruction templates {path} are missing; reinstall morris_mlx"
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise MorrisError(f"{path}: not valid TOML ({exc})") from None

@@ -15,7 +15,7 @@ from morris_mlx.config import CONFIG_FILENAME, Config, write_config
 from morris_mlx.dataset.article import Article
 from morris_mlx.dataset.chat import Example, TooLong, build_examples
 from morris_mlx.dataset.clean import clean_article
-from morris_mlx.dataset.corpus import CORPUS_DIR, read_corpus
+from morris_mlx.dataset.corpus import read_corpus
 from morris_mlx.dataset.dedupe import dedupe
 from morris_mlx.dataset.instructions import load_instructions
 from morris_mlx.dataset.jsonl import SPLITS
@@ -24,8 +24,8 @@ from morris_mlx.dataset.split import split_articles
 from morris_mlx.dataset.stats import build_stats
 from morris_mlx.dataset.tokens import TokenCounter, load_token_counter
 from morris_mlx.errors import MorrisError
-from morris_mlx.paths import REPO_DIR
-from morris_mlx.prompts import load_system_prompt
+from morris_mlx.paths import BUNDLED_DIR, voice_dir
+from morris_mlx.prompts import check_voice, load_system_prompt
 
 log = logging.getLogger("morris")
 
@@ -42,9 +42,9 @@ class Prepared:
 
 
 def _shown(path: Path) -> str:
-    """A repository path as the relative path users type; anything else as given."""
+    """A bundled corpus as `bundled/...` (the same wherever the package is installed); others as given."""
     try:
-        return str(path.resolve().relative_to(REPO_DIR))
+        return "bundled/" + str(path.resolve().relative_to(BUNDLED_DIR.resolve()))
     except ValueError:
         return str(path)
 
@@ -73,10 +73,10 @@ def prepare(
         articles = read_raw(data.raw)
         sources = list(data.raw)
     else:
-        corpus = Path(corpus_dir) if corpus_dir else CORPUS_DIR
+        corpus = Path(corpus_dir) if corpus_dir else voice_dir(check_voice(data.voice))
         articles = read_corpus(corpus)
         sources = [_shown(corpus)]
-    system = load_system_prompt()
+    system = load_system_prompt(voice=check_voice(data.voice))
     instructions = load_instructions()
     if counter is None:
         if model_dir is None:

@@ -1,7 +1,7 @@
 """Style markers the original cared about, counted as rates so texts of any length compare.
 
 Each marker is pooled over a set of texts (all counts over all words), which weighs every word the same
-and keeps one short text from swinging the result. The word lists live in data/prompts/style_markers.toml.
+and keeps one short text from swinging the result. The word lists live in morris_mlx/bundled/prompts/style_markers.toml.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 
 from morris_mlx.errors import MorrisError
 from morris_mlx.evaluation.text import first_words, sentences, strip_headings, words
-from morris_mlx.paths import DATA_DIR
+from morris_mlx.paths import PROMPTS_DIR
 
-MARKERS_FILE = DATA_DIR / "prompts" / "style_markers.toml"
+MARKERS_FILE = PROMPTS_DIR / "style_markers.toml"
 _ASIDE_RE = re.compile(r"\(([^()]*)\)")
 _QUESTION_RE = re.compile(r"\?+")
 
@@ -54,7 +54,7 @@ def load_markers(path: str | Path | None = None) -> MarkerLists:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise MorrisError(f"style marker file {path} is missing; restore data/prompts/style_markers.toml") from None
+        raise MorrisError(f"style marker file {path} is missing; restore morris_mlx/bundled/prompts/style_markers.toml") from None
     except tomllib.TOMLDecodeError as exc:
         raise MorrisError(f"style marker file {path} is not valid TOML: {exc}") from None
     try:

@@ -26,13 +26,13 @@ from morris_mlx.errors import MorrisError
 from morris_mlx.evaluation import attribution, degeneration, markers, perplexity, stylometry
 from morris_mlx.evaluation.report import measure
 from morris_mlx.evaluation.text import chunk_words, strip_headings, truncate_words, words
-from morris_mlx.paths import DATA_DIR
+from morris_mlx.paths import PROMPTS_DIR
 
 log = logging.getLogger("morris")
 
 Messages = list[dict[str, str]]
 Progress = Callable[[str, int, int], None]
-OFFTOPIC_FILE = DATA_DIR / "prompts" / "eval_topics.txt"
+OFFTOPIC_FILE = PROMPTS_DIR / "eval_topics.txt"
 MAX_OFFTOPIC = 3
 MAX_WRITER_CHUNKS = 400
 MAX_CONTRAST_PPL = 50
@@ -69,7 +69,7 @@ def load_offtopic(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise MorrisError(f"off-topic prompt file {path} is missing; restore data/prompts/eval_topics.txt") from None
+        raise MorrisError(f"off-topic prompt file {path} is missing; reinstall morris_mlx") from None
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 

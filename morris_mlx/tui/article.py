@@ -1,5 +1,6 @@
 """A generated article as a Markdown document: the text, then a line saying it is AI-generated and in
-whose style, so a saved or copied article never passes for the writer's own."""
+whose style, so a saved or copied article never passes for the writer's own; a saved one also carries
+the review checklist (what a person must check before publishing it, and what they have ticked)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from morris_mlx.atomic import write_text
 from morris_mlx.errors import MorrisError
-from morris_mlx.paths import DATA_DIR, morris_home
+from morris_mlx.paths import PROFILES_DIR, morris_home
 
 DEFAULT_WRITER = "Iain Morris"  # the default profile's writer; a profile may name another
 
@@ -33,7 +34,7 @@ class Article:
 
 def writer_name(profile: str = "lightreading") -> str:
     """The writer the voice imitates: the site profile's `author` (or `writer`) if it names one."""
-    path = Path(profile) if profile.endswith(".toml") else DATA_DIR / "profiles" / f"{profile}.toml"
+    path = Path(profile) if profile.endswith(".toml") else PROFILES_DIR / f"{profile}.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -52,9 +53,11 @@ def attribution(article: Article, writer: str) -> str:
     return f"*AI-generated in the style of {writer} by morris_mlx ({via}) on {day}{cut}. Not written by {writer}.*"
 
 
-def to_markdown(article: Article, writer: str) -> str:
+def to_markdown(article: Article, writer: str, checklist: str | None = None) -> str:
+    """The article, its attribution line and, when given, the review checklist after it."""
     body = article.text.strip()
-    return f"{body}\n\n---\n\n{attribution(article, writer)}\n"
+    document = f"{body}\n\n---\n\n{attribution(article, writer)}\n"
+    return document + (f"\n{checklist.rstrip()}\n" if checklist else "")
 
 
 def slug(text: str, limit: int = 60) -> str:
@@ -74,10 +77,10 @@ def default_save_path(article: Article) -> Path:
     return path
 
 
-def save_markdown(article: Article, writer: str, path: Path) -> Path:
+def save_markdown(article: Article, writer: str, path: Path, checklist: str | None = None) -> Path:
     """Write the article atomically (no half-written file on a crash); returns the path written."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise MorrisError(f"{path} is a folder; give a file name such as {path / 'article.md'}")
-    write_text(path, to_markdown(article, writer))
+    write_text(path, to_markdown(article, writer, checklist))
     return path

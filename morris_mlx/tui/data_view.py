@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from morris_mlx.errors import MorrisError
-from morris_mlx.paths import REPO_DIR
 from morris_mlx.prompts import GENERATE_INSTRUCTION
 
 SPLITS = ("train", "valid", "test")
@@ -36,11 +35,8 @@ class Example:
 
 
 def resolve_data_dir(text: str) -> Path:
-    """A relative folder is looked for in the working directory first, then in the repository."""
-    path = Path(text.strip() or "data/processed").expanduser()
-    if path.is_absolute() or path.exists():
-        return path
-    return REPO_DIR / path
+    """The folder as typed; a relative one is under the working directory, where `morris prepare` wrote it."""
+    return Path(text.strip() or "data/processed").expanduser()
 
 
 BARS = "▁▂▃▄▅▆▇█"
