@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     from morris_mlx.log import setup_logging
 
     setup_logging(verbose=verbose, quiet=quiet)
+    if argv is None:  # a real process: it may restart itself with a fast BLAS for MLX (mlx_blas.py)
+        from morris_mlx.mlx_blas import reexec_with_fast_blas
+
+        reexec_with_fast_blas(command, rest)
     try:
         try:
             module = importlib.import_module(_module_name(command))

@@ -88,6 +88,10 @@ def get_backend(name: str = "auto", announce: bool = True, trust_remote_code: bo
         log.info("backend: %s on %s (%s)", choice.backend, choice.device, choice.reason)
     if choice.backend == "mlx":
         from morris_mlx.backends.mlx_backend import MLXBackend
+        from morris_mlx.mlx_blas import warn_if_slow
+
+        if choice.device == "cpu":
+            warn_if_slow()
 
         return MLXBackend()
     from morris_mlx.backends.torch_backend import TorchBackend

@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args, MAPPING)
     _require_mlx()
+    from morris_mlx.mlx_blas import warn_if_slow
+
+    warn_if_slow()
 
     from morris_mlx.models.resolve import resolve_model
     from morris_mlx.registry import get_adapter
