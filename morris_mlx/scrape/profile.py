@@ -1,6 +1,6 @@
 """Site profiles: where a writer's articles are listed and how a site marks them up, as data.
 
-A profile is a TOML file in data/profiles/ (or anywhere, by path). Another site or writer is a new
+A profile is a TOML file in bundled/profiles/ (or anywhere, by path). Another site or writer is a new
 profile, not new code; `--author-url` on any site uses the `generic` profile locked to that URL's host.
 """
 
@@ -16,10 +16,9 @@ from typing import Any
 from bs4 import BeautifulSoup
 
 from morris_mlx.errors import MorrisError
-from morris_mlx.paths import DATA_DIR
+from morris_mlx.paths import PROFILES_DIR
 from morris_mlx.scrape.urls import author_from_url, host_of, looks_like_article_url, normalize_url
 
-PROFILES_DIR = DATA_DIR / "profiles"
 GENERIC = "generic"
 
 
@@ -194,7 +193,7 @@ def parse_profile(data: dict[str, Any], where: str, path: Path | None = None) ->
 
 
 def load_profile(name_or_path: str) -> Profile:
-    """A profile by name (data/profiles/NAME.toml) or by path to a TOML file."""
+    """A profile by name (bundled/profiles/NAME.toml) or by path to a TOML file."""
     path = _profile_path(name_or_path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
