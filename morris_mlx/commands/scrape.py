@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ EXAMPLE = """examples:
   morris scrape                                   # Iain Morris on Light Reading -> data/raw/articles.jsonl
   morris scrape --max-articles 20 --since 2024-01-01
   morris scrape --author-url https://example.com/author/jane-doe --out data/raw/jane.jsonl
+  morris scrape --explain --author-url https://example.com/author/jane-doe   # why each link is taken or left
 
 Run it again at any time: articles already in --out are kept, pages already fetched come from the cache
 (--cache-dir), and only new articles are fetched. An interrupted run resumes where it stopped.
@@ -111,6 +113,12 @@ def build_parser() -> ArgumentParser:
         help="Where fetched pages are kept (default: $MORRIS_HOME/scrape-cache).",
     )
     parser.add_argument("--no-progress", action="store_true", help="No progress bar (logs and summary only).")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="Fetch the first page of each listing (--author-url, or the profile's) and list every link on it "
+        "with the reason it was taken as an article link or left out; collects nothing.",
+    )
     return parser
 
 
@@ -154,6 +162,22 @@ def main(argv: list[str] | None = None) -> int:
     profile = resolve_profile(sc.profile, sc.author_url, args.author)
     if not profile.listings and not profile.feeds and not profile.sitemaps:
         raise MorrisError(f"profile {profile.name!r} lists no pages to start from; pass --author-url URL")
+    fetch_settings = FetchSettings(
+        allowed_hosts=profile.hosts,
+        delay=sc.delay,
+        timeout=sc.timeout,
+        retries=sc.retries,
+        backoff=args.backoff,
+        max_pages=sc.max_pages,
+        max_bytes=sc.max_bytes,
+    )
+    if args.explain:
+        from morris_mlx.scrape.explain import explain_profile
+
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+        print("\n".join(explain_profile(profile, fetch_settings)))
+        return 0
+
     if not profile.author:
         log.warning("no writer name known: keeping articles by anyone; pass --author NAME to check bylines")
 
@@ -167,22 +191,13 @@ def main(argv: list[str] | None = None) -> int:
             f"--out {out}: cannot create its folder ({exc.strerror}); choose another path"
         ) from None
     cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else morris_home() / "scrape-cache"
-
     settings = ScrapeSettings(
         profile=profile,
         out=out,
         cache_dir=cache_dir,
         max_articles=sc.max_articles,
         since=since,
-        fetch=FetchSettings(
-            allowed_hosts=profile.hosts,
-            delay=sc.delay,
-            timeout=sc.timeout,
-            retries=sc.retries,
-            backoff=args.backoff,
-            max_pages=sc.max_pages,
-            max_bytes=sc.max_bytes,
-        ),
+        fetch=fetch_settings,
     )
     # urllib3 logs each retry as a warning of its own; the outcome is reported per page and in the summary.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
@@ -215,7 +230,23 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summary.as_dict(),
         },
     )
+    if summary.found == 0 and summary.listings_without_articles:
+        # Printed, not logged: the log handler wraps long lines, and this must stay one line.
+        print(f"morris scrape: {_nothing_found(summary.listings_without_articles, sc.author_url, sc.profile)}",
+              file=sys.stderr)
+        return 1
     if summary.found == 0 and summary.failed:
         log.error("no article links found: every source failed (see the reasons above)")
         return 1
     return 0
+
+
+def _nothing_found(pages: list[tuple[str, int]], author_url: str | None, profile: str) -> str:
+    """One line for a run that found no article link on listing pages that were read."""
+    url, links = pages[0]
+    more = f" (nor on {len(pages) - 1} other listing page{'s' if len(pages) > 2 else ''})" if len(pages) > 1 else ""
+    what = f"none of the {links} links on {url}{more} looks like an article" if links else \
+        f"{url}{more} has no links at all (a page its scripts fill in? try its feed or sitemap in a profile)"
+    again = f"--author-url {author_url}" if author_url else f"--profile {profile}"
+    return (f"no article links found: {what}; see why with `morris scrape --explain {again}`, or pass "
+            "--profile FILE with article_patterns for the site's article URLs")

@@ -27,7 +27,7 @@ from morris_mlx.scrape.feeds import Entry, FeedError, parse_feed, parse_sitemap
 from morris_mlx.scrape.fetch import Fetcher, FetchError, FetchSettings, PageCapReached, utc_now
 from morris_mlx.scrape.profile import Profile
 from morris_mlx.scrape.store import ArticleStore, CrawlState, exclusive
-from morris_mlx.scrape.urls import host_of, with_query_param
+from morris_mlx.scrape.urls import host_of, normalize_url, with_query_param
 
 log = logging.getLogger("morris.scrape")
 
@@ -62,12 +62,15 @@ class Summary:
     cache_hits: int = 0
     bytes_fetched: int = 0
     stopped: str | None = None
+    # First pages of listings where no link looked like an article: (url, number of links on the page).
+    listings_without_articles: list[tuple[str, int]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "found": self.found, "kept": self.kept, "already": self.already, "written": self.written,
             "skipped": dict(self.skipped), "failed": dict(self.failed), "pages_fetched": self.pages_fetched,
             "cache_hits": self.cache_hits, "bytes_fetched": self.bytes_fetched, "stopped": self.stopped,
+            "listings_without_articles": [list(item) for item in self.listings_without_articles],
         }
 
 
@@ -123,8 +126,19 @@ class Scraper:
         )
         queued = {url for _, url, _ in queue}
         crawlers = {"listing": self._crawl_listing, "feed": self._crawl_feed, "sitemap": self._crawl_sitemap}
+        tried_robots_sitemaps = False
         try:
-            while queue and not self.summary.stopped:
+            while not self.summary.stopped:
+                if not queue:
+                    # Sitemaps are the last resort, for a listing that was read but links to no article (a
+                    # page its scripts fill in): a wrong or unreachable URL must not turn into a site crawl.
+                    if tried_robots_sitemaps or not self.profile.discover_sitemaps or self.summary.found or \
+                            not self.summary.listings_without_articles:
+                        break
+                    tried_robots_sitemaps = True
+                    queue.extend(("sitemap", u, 0) for u in self._robots_sitemaps() if u not in queued)
+                    queued.update(url for _, url, _ in queue)
+                    continue
                 kind, url, depth = queue.popleft()
                 more = crawlers[kind](url, depth)
                 for item in more:
@@ -172,6 +186,21 @@ class Scraper:
         self.summary.failed[f"{what}: {reason}"] += 1
         log.warning("%s %s: %s%s", what, url, reason, f" ({detail})" if detail and detail != url else "")
 
+    def _robots_sitemaps(self) -> list[str]:
+        """The sitemaps robots.txt names on the profile's hosts, news sitemaps first (they list recent
+        articles only, so they are short and the likeliest place for the writer's latest)."""
+        found: list[str] = []
+        for start in (*self.profile.listings, *self.profile.feeds, *self.profile.sitemaps):
+            for url in self.fetcher.robots.sitemaps(start):
+                normalized = normalize_url(url)
+                if normalized and self.profile.allows_host(normalized) and normalized not in found:
+                    found.append(normalized)
+        found.sort(key=lambda u: "news" not in u.lower())
+        if found:
+            log.info("no article links on the listings or in their feeds; reading the sitemaps robots.txt "
+                     "names (each page is fetched to read its byline; --max-pages caps it): %s", ", ".join(found))
+        return found
+
     def _crawl_listing(self, seed: str, depth: int) -> list[tuple[str, str, int]]:
         """Follow a listing's pages, processing each page's articles before moving on."""
         discovered: list[tuple[str, str, int]] = []
@@ -196,6 +225,11 @@ class Scraper:
                 return discovered
             if self.profile.discover_feeds:
                 discovered += [("feed", f, 0) for f in listing.feeds]
+            if page_number == 1 and not listing.links:
+                links = sum(1 for d in listing.decisions if not d.in_jsonld_only)
+                self.summary.listings_without_articles.append((url, links))
+                log.info("listing %s: none of its %d links looks like an article (`morris scrape --explain` "
+                         "shows why)", url, links)
             # A page with no link this listing has not shown before is past its end (or a repeat of the
             # last page, which is how many sites answer ?page=N beyond the end).
             if not set(listing.links) - source_links:
@@ -259,7 +293,7 @@ class Scraper:
         for entry in sitemap.entries:
             if self.summary.stopped:
                 break
-            if entry.url not in self._seen and self.profile.is_article_url(entry.url):
+            if entry.url not in self._seen and self.profile.may_be_article(entry.url):
                 self._process(entry.url, entry)
         if depth >= MAX_SITEMAP_DEPTH:
             return []
@@ -351,7 +385,9 @@ class Scraper:
             if published < self.settings.since:
                 return self._skip(url, "before --since", art.published or "", remember=False)
 
-        canonical = art.canonical if art.canonical and self.profile.is_article_url(art.canonical) else None
+        # The page's own canonical URL (<link rel="canonical">, og:url) names the article whatever link led
+        # here, so two links to one article (tracking parameters, ?id= and slug forms) are one record.
+        canonical = art.canonical if art.canonical and self.profile.may_be_article(art.canonical) else None
         record_url = canonical or page.final_url
         record = {
             "url": record_url,

@@ -1,15 +1,20 @@
-"""Listing pages (an author's archive, a column's index): article links, the next page, feeds. Pure."""
+"""Listing pages (an author's archive, a column's index): article links, the next page, feeds. Pure.
+
+Which links are articles is decided in `links`; this module finds the page's next page and feeds and
+hands back the decisions too, so `morris scrape --explain` can show why each link was taken or left.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bs4 import BeautifulSoup, Tag
 
+from morris_mlx.scrape import jsonld
 from morris_mlx.scrape.extract import make_soup
+from morris_mlx.scrape.links import LinkDecision, feed_urls, judge_links, taken_urls
 from morris_mlx.scrape.profile import Profile
-from morris_mlx.scrape.text import remove_junk_elements, remove_page_junk
 from morris_mlx.scrape.urls import normalize_url
 
 _NEXT_TEXT = re.compile(r"^(next( page)?|older( posts| entries| articles| stories)?|more articles|[>»›→]+)$", re.I)
@@ -19,11 +24,13 @@ _FEED_TYPES = re.compile(r"(rss|atom)\+xml", re.I)
 
 @dataclass(frozen=True)
 class Listing:
-    """Article links in page order, the next page of the listing (if any) and feeds it advertises."""
+    """Article links in page order, the next page of the listing (if any) and feeds it advertises;
+    `decisions` holds every link on the page with the reason it was taken or left."""
 
     links: list[str]
     next_url: str | None
     feeds: list[str]
+    decisions: list[LinkDecision] = field(default_factory=list)
 
 
 def _base_url(soup: BeautifulSoup, page_url: str) -> str:
@@ -70,17 +77,7 @@ def parse_listing(content: bytes | str, page_url: str, profile: Profile, encodin
         if url and profile.allows_host(url) and url not in feeds:
             feeds.append(url)
     next_url = _next_url(soup, base, page_url, profile)
-
-    # Sidebars ("most read", "related") link to other writers' articles: keep them out of the candidates.
-    remove_page_junk(soup)
-    scopes: list[Tag] = soup.select(profile.listing_scope) if profile.listing_scope else []
-    if not scopes:
-        scopes = [soup.body or soup]
-        remove_junk_elements(scopes[0])
-    links: list[str] = []
-    for scope in scopes:
-        for anchor in scope.find_all("a", href=True):
-            url = normalize_url(str(anchor["href"]), base=base)
-            if url and url != page_url and url not in links and profile.is_article_url(url):
-                links.append(url)
-    return Listing(links=links, next_url=next_url, feeds=feeds)
+    listed = jsonld.listed_urls(jsonld.jsonld_objects(soup))
+    decisions = judge_links(soup, page_url, base, profile, next_url=next_url, listed=listed)
+    feeds += [url for url in feed_urls(decisions) if url not in feeds]
+    return Listing(links=taken_urls(decisions), next_url=next_url, feeds=feeds, decisions=decisions)

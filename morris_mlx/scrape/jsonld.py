@@ -85,3 +85,42 @@ def text_value(value: Any) -> str | None:
     if isinstance(value, dict):
         return text_value(value.get("@value") or value.get("name"))
     return None
+
+
+def _item_url(item: Any) -> str | None:
+    """The page a list entry points at: a URL string, a ListItem's `url` or `item`, an article's `url`."""
+    if isinstance(item, str):
+        return item.strip() or None
+    if not isinstance(item, dict):
+        return None
+    for key in ("url", "item", "mainEntityOfPage", "@id"):
+        value = item.get(key)
+        found = _item_url(value) if isinstance(value, (str, dict)) else None
+        if found and (key != "@id" or found.startswith(("http://", "https://", "/"))):
+            return found
+    return None
+
+
+def listed_urls(objects: list[dict]) -> list[str]:
+    """Article URLs a listing page declares in an ItemList or CollectionPage (as written, in order).
+
+    BreadcrumbList is its own type, so a page's breadcrumbs never come back as articles.
+    """
+    urls: list[str] = []
+    for obj in objects:
+        kinds = types_of(obj)
+        entries: list[Any] = []
+        if "itemlist" in kinds:
+            elements = obj.get("itemListElement")
+            entries.extend(elements if isinstance(elements, list) else [elements])
+        if "collectionpage" in kinds:
+            for key in ("hasPart", "mainEntity"):
+                parts = obj.get(key)
+                for part in parts if isinstance(parts, list) else [parts]:
+                    if isinstance(part, dict) and types_of(part) & ARTICLE_TYPES:
+                        entries.append(part)
+        for entry in entries:
+            url = _item_url(entry)
+            if url and url not in urls:
+                urls.append(url)
+    return urls

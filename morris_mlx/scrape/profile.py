@@ -17,7 +17,13 @@ from bs4 import BeautifulSoup
 
 from morris_mlx.errors import MorrisError
 from morris_mlx.paths import PROFILES_DIR
-from morris_mlx.scrape.urls import author_from_url, host_of, looks_like_article_url, normalize_url
+from morris_mlx.scrape.urls import (
+    author_from_url,
+    host_of,
+    looks_like_article_url,
+    non_article_reason,
+    normalize_url,
+)
 
 GENERIC = "generic"
 
@@ -47,6 +53,7 @@ class Profile:
     feeds: tuple[str, ...] = ()
     sitemaps: tuple[str, ...] = ()
     discover_feeds: bool = False
+    discover_sitemaps: bool = False
     article_patterns: tuple[re.Pattern, ...] = ()
     exclude_patterns: tuple[re.Pattern, ...] = ()
     listing_scope: str | None = None
@@ -71,10 +78,23 @@ class Profile:
             return any(p.search(url) for p in self.article_patterns)
         return from_feed or (looks_like_article_url(url) and url not in self.listings)
 
+    def may_be_article(self, url: str) -> bool:
+        """Whether a page a sitemap lists, or an article names as its canonical URL, can be an article.
+
+        Sitemaps list every page of a site with nothing but the URL, so without patterns only what the
+        URL rules out (tag, author, login, search pages, the home page, the listings) is left out: opaque
+        ids such as /p/x7f2 are kept, and each article's byline decides.
+        """
+        if self.article_patterns:
+            return self.is_article_url(url)
+        if not self.allows_host(url) or any(p.search(url) for p in self.exclude_patterns):
+            return False
+        return non_article_reason(url) is None and url not in self.listings
+
 
 _TOP_KEYS = {"name", "description", "source", "author", "hosts", "require_byline", "min_words"}
 _DISCOVERY_KEYS = {
-    "listings", "feeds", "sitemaps", "discover_feeds", "article_patterns", "exclude_patterns",
+    "listings", "feeds", "sitemaps", "discover_feeds", "discover_sitemaps", "article_patterns", "exclude_patterns",
     "listing_scope", "next_page", "page_param",
 }
 _SELECTOR_KEYS = {"title", "standfirst", "byline", "published", "body", "remove", "drop_paragraphs"}
@@ -170,8 +190,9 @@ def parse_profile(data: dict[str, Any], where: str, path: Path | None = None) ->
     for key in ("article_patterns", "exclude_patterns"):
         if key in discovery:
             kw[key] = _patterns(where, key, discovery[key])
-    if "discover_feeds" in discovery:
-        kw["discover_feeds"] = _check(where, "discover_feeds", discovery["discover_feeds"], bool)
+    for key in ("discover_feeds", "discover_sitemaps"):
+        if key in discovery:
+            kw[key] = _check(where, key, discovery[key], bool)
     for key in ("listing_scope", "next_page"):
         if key in discovery:
             kw[key] = _selector(where, key, discovery[key])

@@ -64,3 +64,8 @@ class RobotsPolicy:
         rate = parser.request_rate(self.user_agent)
         from_rate = rate.seconds / rate.requests if rate and rate.requests else 0.0
         return float(max(delay or 0.0, from_rate))
+
+    def sitemaps(self, url: str) -> list[str]:
+        """The sitemaps the host's robots.txt names (`Sitemap:` lines), in its order."""
+        parser, _ = self._parser(url)
+        return list(dict.fromkeys(parser.site_maps() or []))

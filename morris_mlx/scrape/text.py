@@ -69,10 +69,17 @@ def inside_junk(tag: Tag) -> bool:
 
 
 def _is_junk_element(tag: Tag) -> bool:
-    words = " ".join([*(tag.get("class") or []), str(tag.get("id") or ""), str(tag.get("role") or "")])
+    return junk_word(tag) is not None
+
+
+def junk_word(tag: Tag) -> str | None:
+    """The class/id/role word that marks `tag` as a share bar, related box, sidebar, ad and so on
+    ('hidden' for an element hidden from readers), or None for an ordinary element."""
     if tag.get("aria-hidden") == "true" or tag.has_attr("hidden"):
-        return True
-    return bool(words.strip()) and bool(_JUNK_WORD.search(words))
+        return "hidden"
+    words = " ".join([*(tag.get("class") or []), str(tag.get("id") or ""), str(tag.get("role") or "")])
+    found = _JUNK_WORD.search(words) if words.strip() else None
+    return found.group(1).lower() if found else None
 
 
 def remove_container_junk(container: Tag) -> None:

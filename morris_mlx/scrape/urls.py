@@ -8,13 +8,26 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 # Query parameters that only track the click: dropping them makes two links to one article compare equal.
 _TRACKING = re.compile(r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_ga|_gl|cmpid|ocid)$", re.I)
 
-# Path segments of pages that list or describe things rather than being an article.
-_NON_ARTICLE_SEGMENTS = {
-    "tag", "tags", "category", "categories", "author", "authors", "page", "search", "login", "logout",
-    "register", "subscribe", "about", "about-us", "contact", "contact-us", "privacy", "privacy-policy",
-    "terms", "feed", "rss", "newsletter", "newsletters", "events", "webinars", "keyword", "keywords",
-    "topic", "topics", "wp-admin", "wp-login.php", "cart", "account", "sitemap",
+# Path segments of pages that list or describe things rather than being an article, with what they are
+# (the words `morris scrape --explain` uses for a link it leaves out).
+_SEGMENT_KINDS = {
+    **dict.fromkeys(("tag", "tags", "topic", "topics", "keyword", "keywords"), "tag page"),
+    **dict.fromkeys(("category", "categories"), "category page"),
+    **dict.fromkeys(("author", "authors"), "author page"),
+    **dict.fromkeys(("login", "logout", "signin", "sign-in", "signup", "sign-up", "register", "subscribe",
+                     "account", "my-account", "cart", "checkout", "wp-admin", "wp-login.php"),
+                    "login or account page"),
+    "search": "search page",
+    **dict.fromkeys(("feed", "rss"), "feed"),
+    "page": "pagination",
+    "share": "share link",
+    **dict.fromkeys(("about", "about-us", "contact", "contact-us", "privacy", "privacy-policy", "terms",
+                     "newsletter", "newsletters", "events", "webinars", "sitemap"), "site page"),
 }
+# Query parameters that turn a URL into another page of a list, a share button or a search.
+_PAGE_PARAMS = {"page", "paged", "pg", "offset", "start"}
+_QUERY_KINDS = {"share": "share link", "replytocom": "comment reply link", "s": "search page",
+                "q": "search page", "query": "search page", "search": "search page", "cursor": "pagination"}
 _FILE_EXTENSIONS = re.compile(
     r"\.(jpe?g|png|gif|webp|svg|ico|pdf|xml|rss|css|js|json|zip|gz|mp3|mp4|mov|avi|docx?|xlsx?|pptx?)$", re.I
 )
@@ -69,29 +82,75 @@ def query_param(url: str, name: str) -> str | None:
     return None
 
 
+def non_article_reason(url: str, listing_url: str | None = None) -> str | None:
+    """Why the URL alone says it is not an article (a tag, author, login, search or pagination page, a
+    file, the home page), or None when it might be one. `listing_url` is the page the link was found on."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if not path:
+        return "the site's home page"
+    if _FILE_EXTENSIONS.search(path):
+        return "a file, not a web page"
+    if listing_url is not None and path == urlsplit(listing_url).path.rstrip("/"):
+        return "pagination (another page of this listing)"
+    for segment in (s for s in path.split("/") if s):
+        kind = _SEGMENT_KINDS.get(segment.lower())
+        if kind is not None:
+            return f"{kind} (/{segment}/)"
+    if re.search(r"/page/\d+$", path):
+        return "pagination (/page/N)"
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        key = key.lower()
+        if key in _PAGE_PARAMS and value.isdigit():
+            return f"pagination (?{key}=)"
+        if key in _QUERY_KINDS:
+            return f"{_QUERY_KINDS[key]} (?{key}=)"
+    return None
+
+
+def article_url_shape(url: str) -> str | None:
+    """The shape that marks most article URLs (multi-word slug, date in the path, long numeric id, .html
+    name), or None. Opaque ids (/p/x7f2, ?id=12) have no such shape: other signals must find those."""
+    path = urlsplit(url).path.rstrip("/")
+    segments = [s for s in path.split("/") if s]
+    if not segments:
+        return None
+    last = segments[-1]
+    if re.search(r"\.(s?html?|aspx?|php)$", last, re.I):
+        return "page name (.html)"
+    if last.count("-") >= 2:
+        return "multi-word slug"
+    if re.search(r"/(19|20)\d\d/\d\d?/", path + "/"):
+        return "date in the path"
+    if re.search(r"\d{5,}", path):
+        return "numeric id"
+    return None
+
+
 def looks_like_article_url(url: str, listing_url: str | None = None) -> bool:
     """Guess from the URL alone whether it points at an article (used when a profile has no patterns).
 
     News and blog articles almost always carry a multi-word slug, a date in the path, a numeric id or an
     .html name; listing, tag, author and utility pages rarely do.
     """
+    return non_article_reason(url, listing_url) is None and article_url_shape(url) is not None
+
+
+def url_family(url: str) -> str:
+    """What links to sibling pages share: the path up to the last segment ('/news/*'), or the path and
+    the query's keys ('/story?id=*') when the query is what tells pages apart."""
     parts = urlsplit(url)
-    path = parts.path.rstrip("/")
-    if not path or _FILE_EXTENSIONS.search(path):
-        return False
-    if listing_url is not None and path == urlsplit(listing_url).path.rstrip("/"):
-        return False
-    segments = [s for s in path.split("/") if s]
-    if any(s.lower() in _NON_ARTICLE_SEGMENTS for s in segments):
-        return False
-    last = segments[-1]
-    if re.search(r"\.(s?html?|aspx?|php)$", last, re.I):
-        return True
-    if last.count("-") >= 2:
-        return True
-    if re.search(r"/(19|20)\d\d/\d\d?/", path + "/"):
-        return True
-    return bool(re.search(r"\d{5,}", path))
+    keys = sorted({k for k, _ in parse_qsl(parts.query, keep_blank_values=True)})
+    if keys:
+        return parts.path + "?" + "&".join(f"{k}=*" for k in keys)
+    segments = [s for s in parts.path.split("/") if s]
+    return "/" + "".join(s + "/" for s in segments[:-1]) + "*"
+
+
+def site_path(url: str) -> str:
+    """The part of a URL after the host: what tells two links on one site apart."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def author_from_url(url: str) -> str | None:
