@@ -158,8 +158,18 @@ def _require_mlx() -> None:
         ) from None
 
 
+# Both stop the server, whatever this process inherited: a shell starts background jobs with SIGINT
+# ignored, and Python then leaves it ignored, so `morris serve &` would not stop on `kill -INT`.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _stop_signals(handler: Any) -> dict[int, Any]:
+    """Install `handler` for both stop signals; returns the previous handlers."""
+    return {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("loading %s%s", model_dir, f" and {len(args.adapter)} adapter(s)" if args.adapter else "")
     server = MorrisServer(Path(model_dir), args.adapter, options)
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
+    previous = _stop_signals(_raise_interrupt) if in_main else {}
     try:
         log.info("models: %s", ", ".join(server.model_names))
         log.info("serving on %s%s (Ctrl-C stops)", server.url, " with an API key" if api_key else "")
@@ -214,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.info("stopping")
     finally:
+        if in_main:
+            _stop_signals(signal.SIG_IGN)  # a second signal must not cut the clean-up short
         server.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
