@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "convert": "convert a Hugging Face model to MLX (optionally quantized)",
     "train": "LoRA fine-tune a model on prepared data",
     "generate": "write an article on a topic, streamed to stdout",
+    "review": "list what to check in a generated article before publishing it",
     "eval": "measure how far an adapter moved the model toward the writer's voice",
     "export": "export an adapter: peft | fused | gguf",
     "import": "import an adapter: peft",
@@ -86,12 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
         reexec_with_fast_blas(command, rest)
     try:
-        try:
-            module = importlib.import_module(_module_name(command))
-        except ModuleNotFoundError as exc:
-            if exc.name != _module_name(command):
-                raise
-            raise MorrisError(f"`morris {command}` is not built yet in this version") from None
+        module = importlib.import_module(_module_name(command))
         return int(module.main(rest) or 0)
     except MorrisError as exc:
         if verbose:

@@ -463,3 +463,58 @@ def test_concurrent_mixed_requests_are_all_served(server):
     assert [r["model"] for r in results[:3]] == ["tiny-mistral", "voice", "voice-peft"]
     assert summary["completion_tokens"] == 24 * 16
     assert summary["requests_per_s"] > 0 and time.perf_counter() - started < 60
+
+
+# Content review -----------------------------------------------------------------------------------------------
+
+
+def test_review_is_returned_only_when_asked_and_a_bad_value_is_400(server):
+    status, plain = chat(server, "voice", max_tokens=8)
+    assert status == 200 and "morris_review" not in plain
+    status, reviewed = chat(server, "voice", max_tokens=8, morris_review=True)
+    assert status == 200
+    review = reviewed["morris_review"]
+    assert set(review) >= {"needs_review", "counts", "flags", "notes"}
+    assert review["needs_review"] == bool(review["flags"])
+    status, bad = chat(server, "voice", max_tokens=8, morris_review="yes")
+    assert status == 400 and bad["error"]["param"] == "morris_review"
+
+
+def test_review_flags_the_generated_text_in_the_reply_and_the_last_stream_chunk(tiny_model, adapters, tmp_path):
+    import re
+
+    from morris_mlx.backends.mlx_generate import MLXGenerator
+    from morris_mlx.config import GenerateConfig
+    from morris_mlx.review import make_reviewer
+    from morris_mlx.review.checklist import to_json
+
+    # What the server will write (greedy, on the base), so that a do-not-publish list can name a word of
+    # it: the flags then come from the reply's own text.
+    generator = MLXGenerator(tiny_model)
+    text = "".join(c.text for c in generator.stream(MESSAGES, GenerateConfig(temp=0.0, max_tokens=16)))
+    word = max(re.findall(r"[^\W\d_]{3,}", text), key=len)
+    terms = tmp_path / "terms.toml"
+    terms.write_text(f'words = ["{word}"]\n')
+    srv = start(tiny_model, [f"voice={adapters[0]}"], review_terms=terms)
+    try:
+        status, body = chat(srv, "base", max_tokens=16, morris_review=True)
+        assert status == 200
+        content = body["choices"][0]["message"]["content"]
+        assert content == text
+        review = body["morris_review"]
+        expected = to_json(make_reviewer(None, terms_path=terms).review(content), content)
+        assert {k: review[k] for k in expected} == expected
+        listed = [f for f in review["flags"] if f["kind"] == "term"]
+        assert listed and all(content[f["start"] : f["end"]].lower() == word.lower() for f in listed)
+
+        payload = {"model": "base", "messages": MESSAGES, "max_tokens": 16, "temperature": 0.0,
+                   "stream": True, "morris_review": True}
+        request = urllib.request.Request(srv.url + "/v1/chat/completions", data=json.dumps(payload).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            events = [line.decode().strip() for line in response if line.startswith(b"data: {")]
+        chunks = [json.loads(e.removeprefix("data: ")) for e in events]
+        assert "morris_review" not in chunks[0] or len(chunks) == 1
+        assert chunks[-1]["morris_review"]["flags"] == review["flags"]  # over the whole streamed text
+    finally:
+        srv.close()

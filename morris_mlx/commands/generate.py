@@ -29,13 +29,15 @@ EXAMPLE = """examples:
   morris generate "network slicing" --adapter-path adapters/morris --temp 0.7 --seed 1
   morris generate "open RAN" --adapter-path adapters/morris --time-limit 30 --no-fuse
   morris generate --batch topics.txt --out articles.jsonl --adapter-path adapters/morris --batch-size 8
+  morris generate "spectrum auctions" --adapter-path adapters/morris --review   # + what to check
 
 batch files (--batch FILE):
   JSONL when the name ends in .jsonl or the first line starts with "{": one object a line with a
   "topic" and, optionally, its own "system_prompt", "seed" and "max_tokens"; otherwise plain text,
   one topic a line. Blank lines and lines starting with # are skipped in both.
   The output JSONL has one object per topic, in input order: topic, text, finish_reason,
-  prompt_tokens, generation_tokens, model, adapter, backend, settings, created. It appears only when
+  prompt_tokens, generation_tokens, model, adapter, backend, settings, created (and review, with
+  --review: needs_review, counts and the flags, as `morris review --json` gives them). It appears only when
   every topic is done; finished articles wait in OUT.partial meanwhile, so running the same command
   again after Ctrl-C or a crash resumes where it stopped (--force starts afresh).
 """
@@ -100,6 +102,15 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--system-prompt", help="replace the voice's system prompt")
     p.add_argument(
+        "--review",
+        action="store_true",
+        help="append the checklist `morris review` gives (quotes, figures, names, copied text, ...); "
+        "with --batch, store it in each article's \"review\" field",
+    )
+    p.add_argument(
+        "--terms", metavar="FILE", help="with --review: a do-not-publish list (TOML, see data/README.md)"
+    )
+    p.add_argument(
         "--no-fuse",
         dest="fuse",
         action="store_false",
@@ -115,6 +126,8 @@ def check_mode(args: argparse.Namespace) -> None:
 
     if args.topic is not None and args.batch is not None:
         raise MorrisError("pass either a TOPIC or --batch FILE, not both")
+    if args.terms is not None and not args.review:
+        raise MorrisError("--terms goes with --review; add --review or drop --terms")
     if args.batch is None:
         if args.topic is None:
             raise MorrisError('pass a TOPIC, e.g. morris generate "5G", or --batch FILE --out FILE for many')
@@ -156,23 +169,47 @@ def load_generator(args: argparse.Namespace, cfg: Any) -> Any:
     return backend.load(model_dir, adapter_path, fuse=cfg.generate.fuse)
 
 
+def load_reviewer(args: argparse.Namespace) -> Any:
+    """The reviewer --review asks for (None without it), made before generating so that a bad term list
+    fails in a second rather than after the articles."""
+    if not args.review:
+        return None
+    from morris_mlx.review import make_reviewer
+
+    return make_reviewer(Path(args.adapter_path) if args.adapter_path else None, terms_path=args.terms)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_mode(args)
     cfg = config_from_args(args, MAPPING)
+    if cfg.generate.system_prompt is None and args.adapter_path:
+        from morris_mlx.adapter_format.provenance import trained_system_prompt
+
+        # Ask in the voice the adapter was trained to answer (another bundled voice, or a scraped writer's).
+        cfg.generate.system_prompt = trained_system_prompt(Path(args.adapter_path))
+    reviewer = load_reviewer(args)
     if args.batch is not None:
-        return generate_batch(args, cfg)
+        return generate_batch(args, cfg, reviewer)
 
     from morris_mlx.prompts import article_messages
 
     messages = article_messages(args.topic, cfg.generate.system_prompt)
     generator = load_generator(args, cfg)
     last = None
+    pieces: list[str] = []
     for chunk in generator.stream(messages, cfg.generate):
         sys.stdout.write(chunk.text)
         sys.stdout.flush()
+        pieces.append(chunk.text)
         last = chunk
     sys.stdout.write("\n")
+    if reviewer is not None:
+        from morris_mlx.review.checklist import to_markdown
+
+        text = "".join(pieces)
+        # The checklist's line:column positions refer to the article as printed above it.
+        sys.stdout.write("\n" + to_markdown(reviewer.review(text), text, notes=reviewer.notes))
     if last is not None:
         note = {"time": " (time limit reached; partial text)", "length": " (max tokens reached)"}
         log.info(
@@ -220,7 +257,13 @@ def article(index: int, made: dict[str, Any], result: Any) -> dict[str, Any]:
     }
 
 
-def generate_batch(args: argparse.Namespace, cfg: Any) -> int:
+def review_record(reviewer: Any, text: str) -> dict[str, Any]:
+    from morris_mlx.review.checklist import to_json
+
+    return to_json(reviewer.review(text), text)
+
+
+def generate_batch(args: argparse.Namespace, cfg: Any, reviewer: Any = None) -> int:
     from morris_mlx.batch import Journal, finish_output, load_journal, read_batch_file
     from morris_mlx.prompts import article_messages
 
@@ -241,7 +284,7 @@ def generate_batch(args: argparse.Namespace, cfg: Any) -> int:
         results = generator.generate_batch(
             [conversations[i] for i in pending], [settings[i] for i in pending], args.batch_size
         )
-        tokens = write_articles(results, pending, recipes, journal, done) if pending else 0
+        tokens = write_articles(results, pending, recipes, journal, done, reviewer) if pending else 0
     except BaseException:
         journal.close()
         if done:
@@ -254,6 +297,9 @@ def generate_batch(args: argparse.Namespace, cfg: Any) -> int:
             journal.path.unlink(missing_ok=True)  # nothing to resume: leave no trace
         raise
     journal.close()
+    if reviewer is not None:
+        for record in done.values():  # articles an earlier run without --review finished
+            record.setdefault("review", review_record(reviewer, record["text"]))
     finish_output(args.out, done)
     elapsed = time.perf_counter() - started
     log.info(
@@ -276,12 +322,15 @@ def write_articles(
     recipes: list[dict[str, Any]],
     journal: Any,
     done: dict[int, dict[str, Any]],
+    reviewer: Any = None,
 ) -> int:
     """Journal each article as it finishes (into `done` too); returns the tokens generated."""
     tokens = 0
     for n, (k, result) in enumerate(results, 1):
         index = pending[k]
         done[index] = article(index, recipes[index], result)
+        if reviewer is not None:
+            done[index]["review"] = review_record(reviewer, result.text)
         journal.append(done[index])
         tokens += result.generation_tokens
         log.info(

@@ -32,6 +32,9 @@ EXAMPLE = f"""examples:
   curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \\
     -d '{{"model": "morris", "messages": [{{"role": "user", "content": "Write about 5G"}}]}}'
 
+Add "morris_review": true to a request to get, in a "morris_review" field of the reply (of the last
+chunk when streaming), what to check in the generated text before publishing it (`morris review --json`).
+
 The request's "model" picks the base (its id in GET /v1/models, or "base") or an adapter by its NAME.
 Requests bring their own messages: no system prompt is added. For the writer's voice send what
 morris_mlx.prompts.article_messages(topic) builds. An API key on the command line shows in `ps`;
@@ -138,6 +141,11 @@ def build_parser() -> ArgumentParser:
         help="largest request body (default: 1 MiB)",
     )
     p.add_argument(
+        "--terms",
+        metavar="FILE",
+        help='do-not-publish list (TOML) flagged by requested reviews ("morris_review": true)',
+    )
+    p.add_argument(
         "--trust-remote-code",
         action="store_true",
         default=None,
@@ -175,6 +183,12 @@ def _stop_signals(handler: Any) -> dict[int, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args, MAPPING)
+    terms = None
+    if args.terms:
+        from morris_mlx.review.terms import load_terms
+
+        load_terms(args.terms)  # a bad list stops the start, not the first reviewed request
+        terms = Path(args.terms).expanduser()
     _require_mlx()
     from morris_mlx.mlx_blas import warn_if_slow
 
@@ -203,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         fuse=gen.fuse,
         decode_concurrency=args.decode_concurrency,
         trust_remote_code=cfg.model.trust_remote_code,
+        review_terms=terms,
         sampling=Sampling(
             max_tokens=gen.max_tokens,
             temp=gen.temp,

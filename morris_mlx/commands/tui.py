@@ -12,6 +12,7 @@ EXAMPLE = """keys:
   F1 write · F2 models · F3 train · F4 data · Ctrl+P command palette · Ctrl+Q quit
   write: Enter writes · Escape stops (keeps the partial article) · Ctrl+S saves · Ctrl+O copies
          Ctrl+R searches the history · Ctrl+L loads the model now
+         Ctrl+T goes to the review checklist (what to check before publishing) · Space ticks an item
 
 example:
   morris tui --adapter-path morris-r16
@@ -32,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         "--backend", choices=["auto", "mlx", "torch"], help=field_help(ModelConfig, "backend")
     )
     parser.add_argument("--data", help="prepared data folder shown on the data and train screens")
+    parser.add_argument(
+        "--terms",
+        metavar="FILE",
+        help="do-not-publish list (TOML) the review flags (default: MORRIS_HOME/review-terms.toml if it exists)",
+    )
     args = parser.parse_args(argv)
 
     from morris_mlx.config import load_config
@@ -49,9 +55,16 @@ def main(argv: list[str] | None = None) -> int:
 
         adapter_path = get_adapter(args.adapter_path).path
 
+    terms = None
+    if args.terms:
+        from morris_mlx.review.terms import load_terms
+
+        load_terms(args.terms)  # a bad list is refused here, not in a notification later
+        terms = Path(args.terms).expanduser()
+
     from morris_mlx.tui.app import create_app
 
-    app = create_app(model_dir=model_dir, adapter_path=adapter_path, config=cfg)
+    app = create_app(model_dir=model_dir, adapter_path=adapter_path, config=cfg, review_terms=terms)
     # Console log lines would scribble over the screen; the log file under MORRIS_HOME keeps them all.
     logger = logging.getLogger("morris")
     consoles = [h for h in logger.handlers if not isinstance(h, logging.FileHandler)]

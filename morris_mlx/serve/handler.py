@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from mlx_lm.server import APIHandler, _image_parts
 
 from morris_mlx.serve.models import MorrisModelProvider, RequestProblem
+from morris_mlx.serve.review import REQUEST_FIELD
 from morris_mlx.serve.security import bearer_matches
 
 if TYPE_CHECKING:
@@ -33,6 +34,9 @@ class MorrisAPIHandler(APIHandler):
     # Seconds a socket read or write may block: a client that stalls mid-request frees its thread.
     timeout = 120
     _served_model: str | None = None  # set by _check_body before mlx-lm sees the request
+    # Set by _check_body per request (one handler serves every request of a keep-alive connection).
+    _review_wanted = False
+    _review_text = ""
 
     # Errors -----------------------------------------------------------------------------------------------
 
@@ -123,6 +127,12 @@ class MorrisAPIHandler(APIHandler):
             return None
         if not isinstance(body, dict):
             return None
+        wanted = body.get(REQUEST_FIELD, False)
+        if not isinstance(wanted, bool):
+            return RequestProblem(
+                400, f'"{REQUEST_FIELD}" must be true or false', "invalid_review", REQUEST_FIELD
+            )
+        self._review_wanted, self._review_text = wanted, ""
         provider: MorrisModelProvider = self.response_generator.model_provider
         try:
             self._served_model = provider.resolve_request(
@@ -187,6 +197,15 @@ class MorrisAPIHandler(APIHandler):
         self.adapter = None
         self.requested_draft_model = None
         super().handle_completion(request, stop_words)
+
+    def generate_response(self, text: str, finish_reason: Any, *args: Any, **kwargs: Any) -> dict:
+        """mlx-lm's reply (or stream chunk), plus the review of the whole text on the last one if asked."""
+        response = super().generate_response(text, finish_reason, *args, **kwargs)
+        if self._review_wanted:
+            self._review_text += text or ""  # streamed deltas add up to the completion
+            if finish_reason is not None:
+                response[REQUEST_FIELD] = self.server.reviews.review(self._served_model, self._review_text)
+        return response
 
     def handle_models_request(self) -> None:
         provider: MorrisModelProvider = self.response_generator.model_provider

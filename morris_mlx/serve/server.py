@@ -27,6 +27,7 @@ from morris_mlx.serve.models import (
     base_model_id,
     mlx_server_args,
 )
+from morris_mlx.serve.review import ReviewService
 from morris_mlx.serve.security import check_bind
 
 log = logging.getLogger("morris")
@@ -47,6 +48,7 @@ class ServeOptions:
     prompt_concurrency: int = 8
     trust_remote_code: bool = False
     sampling: Sampling = field(default_factory=Sampling)
+    review_terms: Path | None = None  # the do-not-publish list a requested review flags
 
 
 class MorrisHTTPServer(ThreadingHTTPServer):
@@ -59,6 +61,7 @@ class MorrisHTTPServer(ThreadingHTTPServer):
         self.max_body_bytes = options.max_body_bytes
         self.allowed_origins = frozenset(options.allowed_origins)
         self.repetition_penalty = options.sampling.repetition_penalty
+        self.reviews = ReviewService({}, options.review_terms)  # the adapters are added once checked
         super().__init__(address, handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -117,6 +120,9 @@ class MorrisServer:
             generator = MLXGenerator(model_dir, trust_remote_code=options.trust_remote_code)
             self.adapters: dict[str, ServedAdapter] = prepare_adapters(
                 resolved, generator, Path(self._work_dir.name)
+            )
+            self._httpd.reviews = ReviewService(
+                {name: a.source for name, a in self.adapters.items()}, options.review_terms
             )
             args = mlx_server_args(
                 model_dir,

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from morris_mlx.config import Config, GenerateConfig, load_config
+from morris_mlx.review import Reviewer, make_reviewer
 from morris_mlx.tui.article import writer_name
 from morris_mlx.tui.history import History
 from morris_mlx.tui.messages import AdapterChosen, ModelChosen
@@ -59,9 +60,13 @@ class MorrisApp(App):
         config: Config,
         history: History | None = None,
         writer: str | None = None,
+        review_terms: Path | None = None,
     ) -> None:
         super().__init__()
         self.session = session
+        self.review_terms = review_terms  # the do-not-publish list (None: MORRIS_HOME's, if any)
+        self._reviewers: dict[Path | None, Reviewer] = {}
+        self._reviewers_lock = threading.Lock()
         self.config = config
         self.settings: GenerateConfig = config.generate  # last settings the write screen accepted
         self.history = history or History()
@@ -127,6 +132,15 @@ class MorrisApp(App):
         name = message.adapter_path.name if message.adapter_path else "none (the base model alone)"
         self.notify(f"adapter: {name}")
 
+    # -- review ---------------------------------------------------------------------------------------
+
+    def reviewer(self, adapter: Path | None) -> Reviewer:
+        """The reviewer for articles an adapter wrote (its training data indexed once); any thread."""
+        with self._reviewers_lock:
+            if adapter not in self._reviewers:
+                self._reviewers[adapter] = make_reviewer(adapter, terms_path=self.review_terms)
+            return self._reviewers[adapter]
+
     # -- loading on request -------------------------------------------------------------------------
 
     def action_load_model(self) -> None:
@@ -155,7 +169,8 @@ class MorrisApp(App):
             WriteScreen: [
                 ("Write article", "Generate an article on the topic (Ctrl+G / Enter)", "generate"),
                 ("Stop writing", "Stop and keep the partial article (Escape)", "stop"),
-                ("Save article", "Save as Markdown with an attribution line (Ctrl+S)", "save"),
+                ("Save article", "Save as Markdown with the attribution line and review checklist (Ctrl+S)", "save"),
+                ("Review checklist", "Go to the list of what to check before publishing (Ctrl+T)", "checklist"),
                 ("Copy article", "Copy the article to the clipboard (Ctrl+O)", "copy"),
                 ("Search history", "Find and reopen a past article (Ctrl+R)", "history"),
             ],
@@ -191,14 +206,15 @@ def create_app(
     config: Config | None = None,
     history: History | None = None,
     writer: str | None = None,
+    review_terms: Path | None = None,
 ) -> MorrisApp:
     """Build the app. Nothing heavy happens here: the backend is made, and the model loaded, on first use."""
+    config = config or load_config()
     if backend_factory is None:
         from morris_mlx.backends import get_backend
 
         def backend_factory(name: str):
-            return get_backend(name, announce=False)
+            return get_backend(name, announce=False, trust_remote_code=config.model.trust_remote_code)
 
-    config = config or load_config()
     session = ModelSession(backend_factory, config, model_dir=model_dir, adapter_path=adapter_path)
-    return MorrisApp(session, config, history=history, writer=writer)
+    return MorrisApp(session, config, history=history, writer=writer, review_terms=review_terms)

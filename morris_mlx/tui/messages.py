@@ -11,6 +11,7 @@ from typing import Any
 
 from textual.message import Message
 
+from morris_mlx.review.flag import Flag
 from morris_mlx.tui.article import Article
 
 
@@ -23,6 +24,19 @@ class GenerationDone(Message):
 
 @dataclass
 class GenerationFailed(Message):
+    error: str
+
+
+@dataclass
+class ReviewDone(Message):
+    """The review of an article finished: `text` is what was reviewed, `flags` what to check in it."""
+
+    text: str
+    flags: list[Flag]
+
+
+@dataclass
+class ReviewFailed(Message):
     error: str
 
 
