@@ -15,7 +15,6 @@ A config file has one table per section, for example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import tomllib
 import types
 import typing
@@ -73,6 +72,9 @@ class TrainConfig:
         "original: the original Morris Bot's settings (lr 1e-4, 2 epochs, accumulation 8, constant lr).",
     )
     learning_rate: float = _f(2e-4, "Peak learning rate (Adam).")
+    weight_decay: float = _f(
+        0.0, "Decoupled weight decay on the LoRA weights (AdamW): pulls the adapter toward the base model."
+    )
     epochs: float = _f(3.0, "Passes over the training set; turned into iterations.")
     iters: int | None = _f(None, "Iterations (micro-batches); overrides epochs and min_updates when set.")
     min_updates: int = _f(60, "Floor on optimizer updates, so a small corpus still gets enough steps.")
@@ -140,6 +142,7 @@ class DataConfig:
     )
     out: str = _f("data/processed", "Folder for train/valid/test.jsonl and stats.json.")
     seed: int = _f(42, "Seed for the split.")
+    fold: int = _f(0, "Cross-validation fold: fold k holds out the k-th block of test articles (0: the usual split).")
     valid_fraction: float = _f(0.1, "Share of articles for validation.")
     test_fraction: float = _f(0.1, "Share of articles held out for evaluation.")
     max_seq_length: int = _f(1024, "Longest example in tokens; longer articles are cut at paragraphs.")
@@ -305,6 +308,8 @@ def validate(cfg: Config) -> None:
         ("data.test_fraction", 0 < cfg.data.test_fraction < 0.5, "in (0, 0.5)"),
         ("data.max_seq_length", cfg.data.max_seq_length >= 64, "at least 64"),
         ("data.min_words", cfg.data.min_words >= 0, "zero or more"),
+        ("data.fold", cfg.data.fold >= 0, "zero or more"),
+        ("train.weight_decay", 0 <= cfg.train.weight_decay < 1, "in [0, 1)"),
         ("scrape.max_articles", cfg.scrape.max_articles > 0, "positive"),
         ("scrape.max_pages", cfg.scrape.max_pages > 0, "positive"),
         ("scrape.max_bytes", cfg.scrape.max_bytes > 0, "positive"),
@@ -339,16 +344,6 @@ def write_config(cfg: Config, directory: str | Path, extra: dict[str, Any] | Non
     path = Path(directory) / CONFIG_FILENAME
     write_json(path, {**to_dict(cfg), **({"_meta": extra} if extra else {})})
     return path
-
-
-def read_config_beside(directory: str | Path) -> Config | None:
-    """The config stored beside an artifact, or None if there is none."""
-    path = Path(directory) / CONFIG_FILENAME
-    if not path.is_file():
-        return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data.pop("_meta", None)
-    return from_dict(data)
 
 
 def field_help(section_cls: type, name: str) -> str:

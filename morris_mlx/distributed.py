@@ -94,14 +94,6 @@ def launch_plan(
     raise MorrisError(f"--distributed needs --backend mlx or torch, not {backend!r}")
 
 
-def check_global_batch(batch_size: int, processes: int) -> None:
-    if batch_size % processes:
-        raise MorrisError(
-            f"--batch-size {batch_size} is the global batch and must be divisible by the {processes} "
-            f"processes; use --batch-size {processes * max(1, batch_size // processes)}"
-        )
-
-
 # MLX ---------------------------------------------------------------------------------------------------
 
 

@@ -10,10 +10,6 @@ class MorrisError(Exception):
     """Bad input or an unusable environment: the message says what was wrong and how to fix it."""
 
 
-class NotBuiltYet(MorrisError):
-    """A command whose implementation has not landed yet."""
-
-
 OOM_HINT = (
     "try a smaller --batch-size, --grad-checkpoint, a shorter --max-seq-length, fewer --max-tokens "
     "or a quantized model (morris convert -q)"

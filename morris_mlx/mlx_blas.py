@@ -1,9 +1,9 @@
 """MLX's CPU build on Linux and the BLAS it multiplies with.
 
 The `mlx[cpu]` wheel links a reference BLAS of its own (netlib, in `mlx_cpu.libs/`): an fp32 matmul of
-the size a 135M model trains with ran at 2.5-6 GFLOP/s on the 2-core build machine, against 59 with MKL
-and 375 with OpenBLAS preloaded (docs/mlx-cpu-blas.md). An optimised BLAS that exports the same `cblas_*`
-symbols, loaded first with LD_PRELOAD, is what libmlx then calls.
+the size a 135M model trains with ran at 8 GFLOP/s on the 2-core build machine, and at 200 with MKL
+preloaded (docs/mlx-cpu-blas.md). An optimised BLAS that exports the same `cblas_*` symbols, loaded
+first with LD_PRELOAD, is what libmlx then calls.
 
 A preload only takes effect at process start, so a command that will do MLX work re-executes itself
 once with it. Only MLX work: with OpenBLAS preloaded, torch training ran 5x slower on 2 cores (its

@@ -15,16 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from morris_mlx.atomic import verify_files, write_json
-from morris_mlx.backends.base import PROVENANCE_FILENAME
+from morris_mlx.adapter_format.provenance import read_provenance
+from morris_mlx.atomic import write_json
 from morris_mlx.errors import MorrisError
+from morris_mlx.files import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS, PROVENANCE_FILENAME
 from morris_mlx.paths import adapters_dir, morris_home
 from morris_mlx.pickled import PEFT_PICKLE, pickled_adapter_refused
-from morris_mlx.training import read_metrics, read_provenance
+from morris_mlx.training import read_metrics
 
-MLX_WEIGHTS = "adapters.safetensors"
-PEFT_WEIGHTS = "adapter_model.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
 MAX_NAME_LENGTH = 128
 # atomic_dir builds under NAME.partial and swaps via NAME.old; delete renames aside to .NAME.deleting.
 RESERVED_SUFFIXES = (".partial", ".old", ".deleting")
@@ -83,16 +81,6 @@ def check_name(name: str) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise MorrisError(f"adapter name is {len(name)} characters long; keep it under {MAX_NAME_LENGTH}")
     return name
-
-
-def verify_adapter(path: Path) -> None:
-    """Check an adapter's files against the sizes and sha256 recorded when it was finished (in its
-    morris_adapter.json); MorrisError naming the damaged file. Adapters without that record pass."""
-    files = (read_provenance(Path(path)) or {}).get("files")
-    if isinstance(files, dict) and files:
-        verify_files(
-            path, files, f"adapter {path}", "train it again, or copy it again from where it came from"
-        )
 
 
 def _metrics(path: Path, provenance: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Benchmark sweep (issue 10): every backend this machine has x model x precision x {train, generate,
+"""Benchmark sweep: every backend this machine has x model x precision x {train, generate,
 convert}, plus the 7B QLoRA memory check, each as its own `morris bench` process, merged into one table.
 
     python scripts/bench_sweep.py --list           # the plan for this machine, with what is skipped and why
@@ -101,8 +101,8 @@ def precisions_for(backend: str, device: str) -> dict[str, str | None]:
     if backend == "mlx":
         return {
             "fp32": None,
-            "bf16": "MLX's CPU build runs bf16 5-15x slower than fp32 (no BLAS path; DESIGN.md)",
-            "4bit": "MLX's 4-bit matmuls on a CPU are 5-15x slower than fp32 (DESIGN.md): no QLoRA on a CPU",
+            "bf16": "MLX's CPU build runs bf16 5-15x slower than fp32 (no BLAS path; docs/mlx-cpu-blas.md)",
+            "4bit": "MLX's 4-bit matmuls on a CPU are 5-15x slower than fp32 (docs/benchmarks/2026-11-25-cpu-2core.md): no QLoRA on a CPU",
         }
     return {
         "fp32": None,
@@ -123,8 +123,8 @@ def model_skip(model: str, precision: str, machine: Machine, device: str) -> str
 
 
 def bench_flags(model: str, args: argparse.Namespace) -> list[str]:
-    """Per-model settings: the embedded default as in the 2026-11-25 CPU run; the 7B shape as DESIGN.md's
-    H100 anchors (batch 4 x 1024); everything tiny in --quick."""
+    """Per-model settings: the embedded default as in the 2026-11-25 CPU run; the 7B shape as the H100
+    figures in docs/backend-choice.md (batch 4 x 1024); everything tiny in --quick."""
     if args.quick:
         return "--shape tiny --iters 3 --batch-size 1 --max-seq-length 128 --max-tokens 8 --repeats 1".split()
     repeats = ["--repeats", str(args.repeats)]

@@ -1,154 +1,275 @@
-"""Recipe sweep (issue 13): train each candidate schedule on the bundled corpus, score it with `morris eval`,
-and write the results table to docs/recipe.md (and the raw numbers to docs/recipe.json).
+"""Recipe sweep: which training defaults teach a writer's voice, judged against noise.
 
-    python scripts/recipe_sweep.py --backend torch --data data/processed
-    python scripts/recipe_sweep.py --only original,auto          # a subset
+Every run trains one candidate recipe on one bundled voice, one fold of its articles (the held-out test
+articles differ between folds) and one training seed, with the product's own commands, then scores it
+with `morris eval`: the writer's held-out perplexity drop (plain text, first 512 tokens), the drop on the
+contrast corpus (other writing on the same topics), their ratio (specificity), how often the classifier
+attributes generated text to the writer against the base model, and the training time.
 
-Rows of docs/recipe.json that a run does not redo are kept (adapters are not committed, the table is), so
-the sweep can be run a few candidates at a time. Every run uses the same data, seed and eval settings; the default recipe is the one with the largest
-held-out perplexity reduction that trains within the time budget.
+    python scripts/recipe_sweep.py screen --voices morris --folds 0,1,2 --seeds 0 --only default,r8,wd0.1
+    python scripts/recipe_sweep.py final --voices morris,ledger --folds 0,1,2 --seeds 0,1 --only default,r8
+    python scripts/recipe_sweep.py table          # rewrite docs/recipe.md from docs/recipe.json
+
+Runs are resumable and kept: each finished run is a row of docs/recipe.json (adapters and reports stay
+under runs/, which is not committed), and a run whose row exists is not redone, so a sweep can be spread
+over several sessions. A killed training run resumes from its checkpoint. The table and its verdict are
+computed from the rows only: one candidate beats another when the difference of their means is larger
+than the spread (standard deviation over runs) of either.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+RECORD = REPO / "docs" / "recipe.json"
+TABLE = REPO / "docs" / "recipe.md"
+BASELINE = "default"
 
 QKVO = ["--target-modules", "q_proj", "k_proj", "v_proj", "o_proj"]
-R16 = ["--rank", "16", "--alpha", "32"]
 
-# name -> extra `morris train` flags. "auto" is today's default (LoRA r32/alpha 64 on the attention and MLP
-# projections, the second sweep's winner); the r16 rows vary one thing at a time from the default before it.
+# name -> extra `morris train` flags, each a change from today's defaults ("default": no flags).
 CANDIDATES: dict[str, list[str]] = {
+    BASELINE: [],
     "original": ["--preset", "original"],
-    "auto": [],
-    "r16": R16,
-    "qkvo": [*R16, *QKVO],
-    "qkvo-lr4e-4": [*R16, *QKVO, "--learning-rate", "4e-4"],
-    "r16-lr1e-4": [*R16, "--learning-rate", "1e-4"],
     "r8": ["--rank", "8", "--alpha", "16"],
-    "r16-alpha16": ["--rank", "16", "--alpha", "16"],
-    "r16-no-mask": [*R16, "--no-mask-prompt"],
-    "r16-2epochs": [*R16, "--epochs", "2", "--min-updates", "0"],
-    "r16-5epochs": [*R16, "--epochs", "5"],
+    "r16": ["--rank", "16", "--alpha", "32"],
+    "dropout0.3": ["--dropout", "0.3"],
+    "wd0.1": ["--weight-decay", "0.1"],
+    "qkvo": QKVO,
+    "last-half": ["--num-layers", "15"],  # the embedded default has 30 blocks
+    "lr1e-4": ["--learning-rate", "1e-4"],
+    "no-early-stop": ["--patience", "0"],
+    "patience6": ["--patience", "6"],
 }
+
+# What each row records, how the table shows it, and which way is better.
+METRICS = {
+    "writer_change": ("writer drop", "pct", "lower"),
+    "contrast_change": ("contrast drop", "pct", "info"),
+    "specificity": ("specificity", "ratio", "higher"),
+    "attribution_ratio": ("attributed vs base", "ratio", "higher"),
+    "train_seconds": ("train s", "seconds", "lower"),
+}
+TARGETS = {"writer_change": -0.25, "specificity": 2.0, "attribution_ratio": 3.0}
 
 
 def morris(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "morris_mlx", *args], check=True, cwd=REPO)
 
 
-def run_one(name: str, flags: list[str], args: argparse.Namespace, out_root: Path) -> dict:
-    adapter = out_root / name
+def run_key(candidate: str, voice: str, fold: int, seed: int) -> str:
+    return f"{candidate}/{voice}/fold{fold}/seed{seed}"
+
+
+def prepared(voice: str, fold: int, root: Path) -> Path:
+    data = root / "data" / f"{voice}-fold{fold}"
+    if not (data / "train.jsonl").is_file():
+        morris("prepare", "--voice", voice, "--fold", str(fold), "--out", str(data), "--max-seq-length", "1024")
+    return data
+
+
+def ratio(adapter: float | None, base: float | None) -> float:
+    """How many times as often the adapter's texts are attributed to the writer as the base model's."""
+    if adapter is None or base is None or not math.isfinite(adapter):
+        return math.nan
+    return adapter / base if base > 0 else (math.inf if adapter > 0 else math.nan)
+
+
+def run_one(candidate: str, voice: str, fold: int, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    root = REPO / args.out
+    data = prepared(voice, fold, root)
+    adapter = root / "adapters" / f"{candidate}-{voice}-fold{fold}-seed{seed}"
     if not (adapter / "morris_adapter.json").is_file():
-        started = time.perf_counter()
-        morris("train", "--backend", args.backend, "--data", args.data, "--adapter-path", str(adapter),
-               "--max-seq-length", "1024", *flags)
-        train_seconds = time.perf_counter() - started
-    else:
-        # Wall time of the finished run, from its metrics log (first to last record).
-        times = [json.loads(line)["time"] for line in (adapter / "metrics.jsonl").read_text().splitlines()]
-        train_seconds = max(times) - min(times)
+        resume = ["--resume"] if (adapter / "checkpoints").is_dir() else []
+        morris("train", "--backend", args.backend, "--data", str(data), "--adapter-path", str(adapter),
+               "--seed", str(seed), "--max-seq-length", "1024", *resume, *CANDIDATES[candidate])
     report_path = adapter / "eval" / "report"
     if not report_path.with_suffix(".json").is_file():
-        morris("eval", "--backend", args.backend, "--adapter-path", str(adapter), "--data", args.data,
-               "--prompts", str(args.prompts), "--max-tokens", str(args.max_tokens), "--out", str(report_path))
+        morris("eval", "--backend", args.backend, "--adapter-path", str(adapter), "--data", str(data),
+               "--prompts", str(args.prompts), "--max-tokens", str(args.max_tokens), "--seed", "0",
+               "--out", str(report_path))
     report = json.loads(report_path.with_suffix(".json").read_text())
     provenance = json.loads((adapter / "morris_adapter.json").read_text())
-    ppl = report["perplexity"]
-    measures = {m["key"] if "key" in m else m["label"]: m for m in report["measures"]}
-    closer = sum(1 for m in report["measures"] if m.get("verdict") == "better")
+    voice_block, attribution = report.get("voice") or {}, report.get("attribution") or {}
+    metrics = provenance.get("metrics") or {}
     return {
-        "name": name,
-        "flags": " ".join(flags) or "(defaults)",
+        "key": run_key(candidate, voice, fold, seed),
+        "candidate": candidate,
+        "flags": " ".join(CANDIDATES[candidate]) or "(defaults)",
+        "voice": voice,
+        "fold": fold,
+        "seed": seed,
+        "backend": args.backend,
+        "writer_change": voice_block.get("writer_change"),
+        "contrast_change": voice_block.get("contrast_change"),
+        "specificity": voice_block.get("specificity"),
+        "attribution_base": attribution.get("base_share"),
+        "attribution_adapter": attribution.get("adapter_share"),
+        "attribution_ratio": ratio(attribution.get("adapter_share"), attribution.get("base_share")),
+        "classifier_accuracy": attribution.get("cv_accuracy"),
+        "copied_words_mean": report["style"]["adapter"].get("shared_span_mean"),
+        "train_seconds": metrics.get("train_seconds"),
         "updates": (provenance.get("plan") or {}).get("updates"),
-        "train_seconds": train_seconds,
-        "best_val_loss": provenance["metrics"].get("best_val_loss"),
-        "writer_ppl_base": ppl["writer"]["base"],
-        "writer_ppl_adapter": ppl["writer"]["adapter"],
-        "writer_ppl_change": ppl["writer"]["change"],
-        "generic_ppl_change": ppl["generic"]["change"],
-        "style_measures_better": closer,
-        "style_measures_total": len(measures),
+        "best_step": metrics.get("best_step"),
+        "stopped_early": metrics.get("stopped_early"),
+        "finished": time.strftime("%Y-%m-%d"),
     }
 
 
-def table(rows: list[dict], budget: float) -> str:
-    lines = [
-        "| recipe | flags | updates | train s | best val loss | writer ppl (base -> adapter) | writer change "
-        "| generic change | style measures better |",
-        "|---|---|---|---|---|---|---|---|---|",
+def load_record() -> dict[str, Any]:
+    if not RECORD.is_file():
+        return {"runs": []}
+    data = json.loads(RECORD.read_text())
+    # The sweep before this yardstick (one split, one seed, a generic-text check) is kept apart, unjudged.
+    return {"runs": [], "superseded": data} if isinstance(data, list) else data
+
+
+def save_record(record: dict[str, Any]) -> None:
+    RECORD.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
+
+
+def summary(values: list[float]) -> tuple[float, float, int]:
+    """(mean, standard deviation, n) of the finite values; NaN where there are none."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan, 0
+    spread = statistics.pstdev(finite) if len(finite) > 1 else math.nan
+    return statistics.fmean(finite), spread, len(finite)
+
+
+def beats(a: tuple[float, float, int], b: tuple[float, float, int], better: str) -> bool:
+    """Whether mean a is better than mean b by more than the spread of either (and both have 2+ runs)."""
+    (ma, sa, na), (mb, sb, nb) = a, b
+    if na < 2 or nb < 2 or not all(math.isfinite(x) for x in (ma, mb, sa, sb)):
+        return False
+    gain = (mb - ma) if better == "lower" else (ma - mb)
+    return gain > max(sa, sb)
+
+
+def fmt(value: float, kind: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if math.isinf(value):
+        return "inf"
+    return {"pct": f"{100 * value:+.1f}%", "ratio": f"{value:.2f}", "seconds": f"{value:.0f}"}[kind]
+
+
+def stage_table(runs: list[dict[str, Any]], title: str) -> list[str]:
+    """Mean ± spread per candidate over `runs`, and the verdict against the default."""
+    by_candidate: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_candidate.setdefault(run["candidate"], []).append(run)
+    order = [c for c in CANDIDATES if c in by_candidate] + sorted(set(by_candidate) - set(CANDIDATES))
+    lines = [f"### {title}", "", "| recipe | runs | " + " | ".join(m[0] for m in METRICS.values()) + " |",
+             "|---|---|" + "---|" * len(METRICS)]
+    stats = {c: {k: summary([r.get(k) for r in by_candidate[c]]) for k in METRICS} for c in order}
+    for c in order:
+        cells = [f"{fmt(m, kind)} ± {fmt(s, kind).lstrip('+')}" if n > 1 else fmt(m, kind)
+                 for (m, s, n), (_, kind, _) in zip(stats[c].values(), METRICS.values(), strict=True)]
+        lines.append(f"| {c} | {len(by_candidate[c])} | " + " | ".join(cells) + " |")
+    lines += ["", *verdict(stats), ""]
+    return lines
+
+
+def verdict(stats: dict[str, dict[str, tuple[float, float, int]]]) -> list[str]:
+    if BASELINE not in stats:
+        return ["No verdict: today's default has no runs in this stage yet."]
+    lines = []
+    for c, s in stats.items():
+        if c == BASELINE:
+            continue
+        wins = [METRICS[k][0] for k, (_, _, better) in METRICS.items()
+                if better != "info" and beats(s[k], stats[BASELINE][k], better)]
+        losses = [METRICS[k][0] for k, (_, _, better) in METRICS.items()
+                  if better != "info" and beats(stats[BASELINE][k], s[k], better)]
+        if wins or losses:
+            lines.append(f"- {c}: better than the default on {', '.join(wins) or 'nothing'}; "
+                         f"worse on {', '.join(losses) or 'nothing'} (differences beyond the spread).")
+    if not lines:
+        lines.append("- No candidate differs from the default by more than the spread on any measure.")
+    base = stats[BASELINE]
+    met = [f"{METRICS[k][0]} {fmt(base[k][0], METRICS[k][1])} (target {fmt(t, METRICS[k][1])})"
+           for k, t in TARGETS.items()]
+    return lines + [f"- Today's default: {'; '.join(met)}."]
+
+
+def write_table(record: dict[str, Any]) -> str:
+    runs = record["runs"]
+    screen = [r for r in runs if r["voice"] == "morris" and r["seed"] == 0]
+    both = [r for r in runs if r["voice"] in ("morris", "ledger")]
+    out = [
+        "# Recipe sweep",
+        "",
+        "Made by `scripts/recipe_sweep.py` from the rows of `docs/recipe.json` (never edited by hand). Each "
+        "run: `morris prepare --voice V --fold F`, `morris train --seed S` with the recipe's flags (torch "
+        "backend, embedded default model), `morris eval --prompts 6 --max-tokens 160 --seed 0` against the "
+        "bundled contrast corpus. Cells are mean ± standard deviation over runs; a candidate beats the "
+        "default only where the difference of means exceeds the larger spread.",
+        "",
+        "- writer drop: plain-text perplexity change on the fold's held-out articles (first 512 tokens).",
+        "- contrast drop: the same on other writing about the same topics (`bundled/contrast`).",
+        "- specificity: writer drop / contrast drop (above 1: the adapter learned the writer more than the "
+        "topics).",
+        "- attributed vs base: share of generated texts the eval classifier (writer vs contrast) gives to the "
+        "writer, adapter over base model.",
+        "- train s: wall time of training on a shared 2-core machine; a rough guide.",
+        "",
+        *stage_table(screen, "Screen: the morris voice, training seed 0, every fold"),
+        *stage_table(both, "Both voices, every fold and seed"),
+        "### Runs",
+        "",
+        "| run | writer drop | contrast drop | specificity | attributed (base -> adapter) | updates | best step "
+        "| train s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['name']} | `{r['flags']}` | {r['updates']} | {r['train_seconds']:.0f} | {r['best_val_loss']:.3f} "
-            f"| {r['writer_ppl_base']:.2f} -> {r['writer_ppl_adapter']:.2f} | {100 * r['writer_ppl_change']:+.1f}% "
-            f"| {100 * r['generic_ppl_change']:+.1f}% | {r['style_measures_better']}/{r['style_measures_total']} |"
+    for r in runs:
+        out.append(
+            f"| {r['key']} | {fmt(r['writer_change'], 'pct')} | {fmt(r['contrast_change'], 'pct')} "
+            f"| {fmt(r['specificity'], 'ratio')} | {fmt(r['attribution_base'], 'ratio')} -> "
+            f"{fmt(r['attribution_adapter'], 'ratio')} | {r['updates']} | {r['best_step']} "
+            f"| {fmt(r['train_seconds'], 'seconds')} |"
         )
-    within = [r for r in rows if r["train_seconds"] <= budget]
-    if within:
-        best = min(within, key=lambda r: r["writer_ppl_change"])
-        lines += ["", f"Winner within {budget:.0f} s of training: **{best['name']}** "
-                      f"({100 * best['writer_ppl_change']:+.1f}% held-out perplexity)."]
-    return "\n".join(lines) + "\n"
-
-
-NOTES = """
-Notes: "auto" is today's default (LoRA r32/alpha 64, scale 2, on the attention and MLP projections, schedule
-sized from the data); every other row says what it changes. Two sweeps made this table. The first compared
-the schedule, learning rate and target modules at r16/alpha 32 (original, qkvo, qkvo-lr4e-4, r16): adding
-the MLP projections won. The second varied rank, alpha, epochs and prompt masking from that r16 default:
-r32 won and became the default. Held-out perplexity is measured on 3 held-out articles, so differences of a
-point or two are within what another seed or split would move. Training seconds come from shared 2-core
-machines (the first sweep's on another machine than the second's) with other jobs at times running, so
-they are a rough guide only: r8's 3,429 s is wall time while it was paused and shared with benchmark and
-test runs (with fewer parameters than r16 it trains no slower). The budget is the 10 minutes issue 13 sets.
-Generic-text perplexity (the base model's own outputs on the same prompts) rises with every adapter, so
-"falls by at most half as much as the writer's" holds throughout. Not swept: r16-lr1e-4 (in the script).
-"""
-
-
-def merge(earlier: list[dict], new: list[dict]) -> list[dict]:
-    """Earlier rows updated by this run's, in CANDIDATES order (unknown names last)."""
-    rows = {r["name"]: r for r in earlier}
-    rows.update({r["name"]: r for r in new})
-    order = {name: i for i, name in enumerate(CANDIDATES)}
-    return sorted(rows.values(), key=lambda r: order.get(r["name"], len(order)))
+    text = "\n".join(out) + "\n"
+    TABLE.write_text(text)
+    return text
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("stage", choices=["screen", "final", "table"])
+    p.add_argument("--voices", default="morris", help="comma list of bundled voices")
+    p.add_argument("--folds", default="0,1,2")
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--only", default=BASELINE, help="comma list of candidates: " + ", ".join(CANDIDATES))
     p.add_argument("--backend", default="torch")
-    p.add_argument("--data", default="data/processed")
-    p.add_argument("--out", default="runs/recipe-sweep", help="where the adapters and reports go")
-    p.add_argument("--only", help="comma list of candidate names")
+    p.add_argument("--out", default="runs/recipe-sweep", help="where data, adapters and reports go")
     p.add_argument("--prompts", type=int, default=6)
     p.add_argument("--max-tokens", type=int, default=160)
-    p.add_argument("--budget", type=float, default=600.0, help="training-time budget in seconds")
     args = p.parse_args()
-    names = args.only.split(",") if args.only else list(CANDIDATES)
-    out_root = REPO / args.out
-    new = [run_one(name, CANDIDATES[name], args, out_root) for name in names]
-    docs = REPO / "docs"
-    docs.mkdir(exist_ok=True)
-    earlier_path = docs / "recipe.json"
-    earlier = json.loads(earlier_path.read_text()) if earlier_path.is_file() else []
-    rows = merge(earlier, new)
-    earlier_path.write_text(json.dumps(rows, indent=2) + "\n")
-    header = (
-        f"# Recipe sweep\n\nBundled corpus, embedded default model, backend {args.backend}, "
-        f"`morris eval --prompts {args.prompts} --max-tokens {args.max_tokens}`; made by "
-        f"`python scripts/recipe_sweep.py --backend {args.backend}` (a few candidates at a time with "
-        f"`--only`); last run {time.strftime('%Y-%m-%d')}.\n\n"
-    )
-    (docs / "recipe.md").write_text(header + table(rows, args.budget) + NOTES)
-    print(table(rows, args.budget))
+    record = load_record()
+    if args.stage != "table":
+        unknown = [c for c in args.only.split(",") if c not in CANDIDATES]
+        if unknown:
+            p.error(f"unknown candidates {unknown}; choose from {', '.join(CANDIDATES)}")
+        done = {r["key"] for r in record["runs"]}
+        for candidate in args.only.split(","):
+            for voice in args.voices.split(","):
+                for fold in (int(f) for f in args.folds.split(",")):
+                    for seed in (int(s) for s in args.seeds.split(",")):
+                        if run_key(candidate, voice, fold, seed) in done:
+                            continue
+                        record["runs"].append(run_one(candidate, voice, fold, seed, args))
+                        save_record(record)  # after every run: a killed sweep loses at most one
+    print(write_table(record))
     return 0
 
 

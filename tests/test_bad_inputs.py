@@ -424,7 +424,7 @@ CASES: dict[str, Case] = {
     "export-bad-outtype": Case(export("gguf", "adapter", "model", "--outtype", "q4"), "invalid choice"),
     "export-keeps-old-output": Case(export("peft"), "--force", setup=existing_output),
     "export-ctrl-c-while-writing": Case(
-        export("peft"), "interrupted", setup=interrupt("morris_mlx.export.peft:write_json")
+        export("peft"), "interrupted", setup=interrupt("morris_mlx.adapter_format.mapping:write_json")
     ),
     "import-missing": Case(
         lambda c: ["import", "peft", "--peft-path", c.tmp / "nope", "--out", c.out], "does not exist"
@@ -484,7 +484,7 @@ CASES: dict[str, Case] = {
     "convert-ctrl-c-after-writing": Case(
         lambda c: ["convert", "--hf-path", c.model, "--mlx-path", c.out],
         "interrupted",
-        setup=interrupt("morris_mlx.models.default:fix_rope_config"),
+        setup=interrupt("morris_mlx.models.convert:fix_rope_config"),
     ),
     # the rest -----------------------------------------------------------------------------------------
     "bench-missing-json": Case(lambda c: ["bench", "--from-json", c.tmp / "nope.json"], "cannot read"),
@@ -492,6 +492,11 @@ CASES: dict[str, Case] = {
     "scrape-bad-since": Case(lambda c: ["scrape", "--since", "someday", "--out", c.out], "YYYY-MM-DD"),
     "scrape-config-unknown-key": Case(
         lambda c: ["scrape", "-c", c.toml["unknown-key"], "--out", c.out], "learnin_rate"
+    ),
+    "review-missing-file": Case(lambda c: ["review", c.tmp / "nope.md"], "does not exist"),
+    "review-non-utf8-article": Case(lambda c: ["review", c.raw["non-utf8"]], "not UTF-8"),
+    "review-non-utf8-terms": Case(
+        lambda c: ["review", "--terms", c.raw["non-utf8"], c.raw["non-utf8"]], "not UTF-8"
     ),
     "tui-missing-model": Case(lambda c: ["tui", "--model", c.tmp / "nope"], "does not exist"),
     "tui-unknown-adapter": Case(lambda c: ["tui", "--adapter-path", "ghost"], "no adapter named"),

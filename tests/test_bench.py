@@ -1,4 +1,4 @@
-"""`morris bench` (issue 10): record shape, Markdown from JSON, ratios and limits from hand-made records,
+"""`morris bench`: record shape, Markdown from JSON, ratios and limits from hand-made records,
 the precision plumbing on the tiny model, the QLoRA preset's plumbing, the sweep's plan, bad inputs."""
 
 from __future__ import annotations

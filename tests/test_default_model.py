@@ -47,7 +47,7 @@ def test_setup_default_converts_once_and_both_backends_agree(capsys):
     path = capsys.readouterr().out.strip().splitlines()[-1]
     assert path == str(default_model_dir()) and is_ready(default_model_dir())
     config = json.loads((default_model_dir() / "config.json").read_text())
-    assert config["rope_theta"] == 100000.0  # DESIGN.md's trap
+    assert config["rope_theta"] == 100000.0  # docs/rope-trap.md
     assert main(["setup-default"]) == 0  # idempotent: verifies, does not convert again
     assert capsys.readouterr().out.strip().splitlines()[-1] == path
 

@@ -66,6 +66,9 @@ class FakeGenerator:
         text = "".join(f"<{m['role']}>{m['content']}" for m in messages)
         return encode(text + ("<assistant>" if add_generation_prompt else "|"))
 
+    def encode_text(self, text):
+        return encode(text)
+
     def logits(self, token_ids):
         if self.adapter_path is None:
             return np.zeros((len(token_ids), VOCAB), dtype=np.float32)
@@ -133,7 +136,7 @@ def setup(tmp_path, monkeypatch):
     (adapter / "adapters.safetensors").write_bytes(b"")
     (adapter / "adapter_config.json").write_text("{}")
     backend = FakeBackend(corpus)
-    monkeypatch.setattr("morris_mlx.backends.get_backend", lambda name="auto", announce=True: backend)
+    monkeypatch.setattr("morris_mlx.backends.get_backend", lambda name="auto", announce=True, trust_remote_code=False: backend)
     return {"data": data, "model": model, "adapter": adapter, "backend": backend, "tmp": tmp_path}
 
 
@@ -169,7 +172,8 @@ def test_eval_writes_a_readable_report(setup, capsys):
 
     for m in report["measures"]:
         assert m["label"] in markdown
-    assert "Held-out perplexity on the writer's test articles went from 128" in markdown
+    assert "Perplexity on the writer's held-out articles went from 128" in markdown
+    assert "specificity" in markdown and report["voice"]["writer_change"] < report["voice"]["contrast_change"]
     bars = [e for e in svg.iter() if e.tag.endswith("rect")]
     assert len(bars) >= 2 * len(report["measures"])
 
@@ -188,9 +192,11 @@ def test_eval_is_deterministic_for_a_seed(setup):
 
 
 def test_a_classifier_that_cannot_tell_gives_no_verdict(setup):
-    setup["backend"].base_bank = WRITER  # the base model already writes like the writer
+    setup["backend"].base_bank = WRITER  # the base model already writes like the writer, and so do the
+    contrast = setup["tmp"] / "alike.jsonl"  # "other writers": nothing tells the two sides apart
+    contrast.write_text("".join(json.dumps({"body": article(WRITER, 30, 700 + i)}) + "\n" for i in range(4)))
     out = setup["tmp"] / "weak"
-    assert run(setup, "--out", str(out)) == 0
+    assert run(setup, "--out", str(out), "--contrast", str(contrast)) == 0
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["attribution"]["reliable"] is False
     attributed = next(m for m in report["measures"] if m["key"] == "attributed")

@@ -226,44 +226,70 @@ def test_classifier_cannot_separate_one_style_from_itself():
     assert model.cv_accuracy < 0.8
 
 
-def test_logistic_regression_reaches_the_optimum():
+def test_logistic_regression_reaches_the_class_balanced_optimum():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 5))
-    y = (X[:, 0] + 0.5 * rng.normal(size=60) > 0).astype(float)
-    lr = attribution.LogisticRegression(l2=0.1).fit(X, y)
-    theta = np.append(lr.coef, lr.intercept)
-    _, grad = lr._objective(X, y, np.full(60, 1 / 60), theta)
-    assert np.linalg.norm(grad) < 1e-5
-    assert lr.coef[0] > abs(lr.coef[1:]).max()  # the informative feature dominates
+    y = (X[:, 0] + 0.5 * rng.normal(size=60) > 0.8).astype(int)  # about one in four positive
+    l2 = 0.1
+    lr = attribution.balanced_logistic_regression(l2, len(y)).fit(X, y)
+    # gradient of the documented objective: class-balanced mean log-loss + l2 / 2 * ||coef||^2
+    w = np.where(y == 1, 0.5 / (y == 1).sum(), 0.5 / (y == 0).sum())
+    residual = w * (lr.predict_proba(X)[:, 1] - y)
+    grad = np.append(X.T @ residual + l2 * lr.coef_[0], residual.sum())
+    assert np.linalg.norm(grad) < 1e-6
+    assert lr.coef_[0, 0] > abs(lr.coef_[0, 1:]).max()  # the informative feature dominates
 
 
 def test_stronger_regularisation_shrinks_the_weights():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(40, 3))
-    y = (X[:, 0] > 0).astype(float)
-    weak = attribution.LogisticRegression(l2=1e-3).fit(X, y)
-    strong = attribution.LogisticRegression(l2=1.0).fit(X, y)
-    assert np.linalg.norm(strong.coef) < np.linalg.norm(weak.coef)
+    y = (X[:, 0] > 0).astype(int)
+    weak = attribution.balanced_logistic_regression(1e-3, 40).fit(X, y)
+    strong = attribution.balanced_logistic_regression(1.0, 40).fit(X, y)
+    assert np.linalg.norm(strong.coef_) < np.linalg.norm(weak.coef_)
 
 
-def test_balanced_weights_and_stratified_folds():
-    y = np.array([1] * 6 + [0] * 3)
-    w = attribution.balanced_weights(y)
-    assert w[y == 1].sum() == pytest.approx(w[y == 0].sum())
-    folds = attribution.stratified_folds(y, 3, seed=0)
-    for f in range(3):
-        assert (folds[y == 1] == f).sum() == 2 and (folds[y == 0] == f).sum() == 1
-    np.testing.assert_array_equal(folds, attribution.stratified_folds(y, 3, seed=0))
+def test_ngrams_are_2_to_4_characters_of_the_padded_normalised_text():
+    grams = set(attribution.ngram_counter().fit(["Grim  News\u2019"]).get_feature_names_out())
+    assert {" g", " gri", "im n", "s' ", "' "} <= grams
+    assert {len(g) for g in grams} == {2, 3, 4}
+    assert not any("  " in g or g != g.lower() for g in grams)
+
+
+def test_vocabulary_is_the_ngrams_in_the_most_texts():
+    texts = ["grim news", "grim times", "good news", "good times"]
+    counter = attribution.ngram_counter()
+    counts = counter.fit_transform(texts)
+    names = list(counter.get_feature_names_out()[attribution.widespread_columns(counts)])
+    assert names[:2] == [" g", "s "]  # the only n-grams in all four texts, ties in alphabetical order
+    assert " gri" in names and "m n" not in names  # an n-gram of a single text is dropped
+    assert "m n" in set(counter.get_feature_names_out()[attribution.widespread_columns(counts[:3])])
+    with pytest.raises(ValueError, match="share"):
+        attribution.widespread_columns(attribution.ngram_counter().fit_transform(["ab", "cd", "ef", "gh"]))
 
 
 def test_tfidf_rows_are_unit_length():
-    counts = [attribution.ngram_counts(t) for t in ("grim news", "grim times", "good news")]
-    vec = attribution.TfidfVectorizer(min_df=1).fit(counts)
-    X = vec.transform(counts)
+    writer = [compose(WRITER, 4, s) for s in range(6)]
+    generic = [compose(GENERIC, 4, 100 + s) for s in range(6)]
+    vectorizer = attribution.fit_attributor(writer, generic, seed=0).model[0]
+    X = vectorizer.transform(writer + generic).toarray()
     np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0)
-    assert vec.transform([attribution.ngram_counts("")]).sum() == 0.0
+    assert vectorizer.transform([""]).sum() == 0.0
+
+
+def test_attribution_is_deterministic_for_a_seed():
+    writer = [compose(WRITER, 6, s) for s in range(12)]
+    generic = [compose(GENERIC, 6, 100 + s) for s in range(3)]
+    held = [compose(WRITER + GENERIC, 6, 500 + s) for s in range(5)]
+    a, b = (attribution.fit_attributor(writer, generic, seed=3) for _ in range(2))
+    assert a.folds == 3  # no more folds than the smaller side has texts
+    assert (a.cv_accuracy, a.cv_log_loss, a.l2, a.max_features) == (b.cv_accuracy, b.cv_log_loss, b.l2, b.max_features)
+    np.testing.assert_array_equal(a.oof_generic, b.oof_generic)
+    np.testing.assert_array_equal(a.prob_writer(held), b.prob_writer(held))
 
 
 def test_attribution_needs_two_texts_a_side():
     with pytest.raises(ValueError, match="at least 2"):
         attribution.fit_attributor(["a b c", "d e f"], ["g h i"])
+    with pytest.raises(ValueError, match="empty"):
+        attribution.fit_attributor(["", " "], ["", ""])

@@ -11,10 +11,10 @@ import pytest
 from export_fixtures import make_mlx_adapter, mlx_logits, torch_logits
 from safetensors.numpy import load_file, save_file
 
+from morris_mlx.adapter_format.tensors import Tensor, read_safetensors, serialize
 from morris_mlx.cli import main as cli
 from morris_mlx.errors import MorrisError
 from morris_mlx.export.actions import export_peft, import_peft
-from morris_mlx.export.tensors import Tensor, read_safetensors, serialize
 from morris_mlx.models.random_model import ModelShape, build_random_model
 from morris_mlx.registry import get_adapter
 

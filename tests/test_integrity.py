@@ -137,19 +137,21 @@ def test_a_damaged_checkpoint_is_reported_and_the_previous_one_used(
     backend, damage, request, tmp_path, morris_log
 ):
     run = request.getfixturevalue(f"{backend}_run")
+    from morris_mlx.training.checkpoints import CheckpointStore
+
     if backend == "mlx":
-        from morris_mlx.backends.mlx_train import Checkpointer
+        from morris_mlx.backends.mlx_train import MLXTrainer as Trainer
 
         weights = "adapters.safetensors"
     else:
-        from morris_mlx.backends.torch_train import Checkpointer
+        from morris_mlx.backends.torch_train import TorchTrainer as Trainer
 
         weights = "adapter_model.safetensors"
     out = copy_unfinished(run, tmp_path)
     older, latest = checkpoints(out)[-2:]
     assert (latest / MANIFEST_FILENAME).is_file()
     damage(latest / weights)
-    assert Checkpointer(out).latest() == older
+    assert CheckpointStore(out, Trainer()).latest() == older
     assert f"checkpoint {latest.name}" in morris_log.text and weights in morris_log.text
 
 
@@ -174,7 +176,7 @@ def test_resume_after_a_damaged_checkpoint_continues_from_the_previous_one(mlx_r
 def test_a_finished_adapter_records_its_files_and_a_renamed_or_exported_one_still_verifies(
     mlx_run, tiny_model, tmp_path, monkeypatch
 ):
-    from morris_mlx.registry import verify_adapter
+    from morris_mlx.adapter_format.provenance import verify_adapter
 
     provenance = json.loads((mlx_run / "morris_adapter.json").read_text())
     assert set(provenance["files"]) == {"adapters.safetensors"}
@@ -219,8 +221,8 @@ def test_a_resumed_run_is_unfinished_until_it_ends(mlx_run, tiny_model, tmp_path
     file hashes never vouch for (or condemn) weights that training is replacing."""
     from conftest import write_chat_data
 
+    from morris_mlx.adapter_format.provenance import verify_adapter
     from morris_mlx.backends.mlx_backend import MLXBackend
-    from morris_mlx.registry import verify_adapter
 
     out = tmp_path / "more"
     shutil.copytree(mlx_run, out)
@@ -309,8 +311,8 @@ def test_same_shaped_other_base_warns_on_load_and_is_refused_on_resume(
     from conftest import write_chat_data
 
     from morris_mlx.backends import get_backend
+    from morris_mlx.models.fingerprint import fingerprint_model
     from morris_mlx.models.random_model import build_random_model
-    from morris_mlx.training import fingerprint_model
 
     other = build_random_model(tmp_path / "other", shape="tiny", seed=1)
     assert fingerprint_model(other) != fingerprint_model(tiny_model)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from morris_mlx.adapter_format.provenance import verify_adapter
 from morris_mlx.atomic import verify_manifest
-from morris_mlx.backends.base import CHECKPOINTS_DIRNAME, PROVENANCE_FILENAME
-from morris_mlx.registry import verify_adapter
+from morris_mlx.files import CHECKPOINTS_DIRNAME, PROVENANCE_FILENAME
 from morris_mlx.training import checkpoints, read_metrics
 
 KILLS = 10

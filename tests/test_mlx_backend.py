@@ -127,9 +127,10 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(trained, tiny_model, t
     (out / "morris_adapter.json").unlink()
     latest = sorted((out / "checkpoints").iterdir())[-1]
     (latest / "optimizer.safetensors").write_bytes(b"garbage")
-    from morris_mlx.backends.mlx_train import Checkpointer
+    from morris_mlx.backends.mlx_train import MLXTrainer
+    from morris_mlx.training.checkpoints import CheckpointStore
 
-    assert Checkpointer(out).latest() == sorted((out / "checkpoints").iterdir())[-2]
+    assert CheckpointStore(out, MLXTrainer()).latest() == sorted((out / "checkpoints").iterdir())[-2]
 
 
 def test_bad_target_module_is_a_clear_error(tiny_model, tiny_data, tmp_path):

@@ -1,6 +1,6 @@
 """Logit and greedy-continuation parity between plain mlx-lm and the torch backend, on the same tiny
 random weights, with and without the same LoRA adapter (MLX format, read by torch through the
-MLX -> PEFT mapping of DESIGN.md)."""
+MLX -> PEFT mapping of docs/mlx-peft-mapping.md)."""
 
 from __future__ import annotations
 
@@ -191,9 +191,9 @@ def test_sampling_filters_mean_what_they_mean_in_mlx_lm(settings):
 def test_torch_trained_adapter_gives_the_same_logits_in_mlx_lm(mlx_models, tiny_model, tiny_data, tmp_path):
     """Train on torch, generate on MLX: the PEFT adapter torch writes, mapped to mlx-lm's format by the
     export package, moves mlx-lm's logits exactly as it moves torch's."""
+    from morris_mlx.adapter_format.checks import model_layout
+    from morris_mlx.adapter_format.mapping import mlx_num_layers, read_peft_adapter, write_mlx_adapter
     from morris_mlx.config import load_config
-    from morris_mlx.export.checks import model_layout
-    from morris_mlx.export.peft import mlx_num_layers, read_peft_adapter, write_mlx_adapter
 
     cfg = load_config(
         overrides={

@@ -16,7 +16,7 @@ from conftest import write_chat_data  # noqa: E402
 from safetensors.numpy import save_file as save_numpy  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
-from morris_mlx.backends.base import TrainEvent  # noqa: E402
+from morris_mlx.adapter_format.provenance import read_provenance  # noqa: E402
 from morris_mlx.backends.torch_backend import TorchBackend  # noqa: E402
 from morris_mlx.backends.torch_train import (  # noqa: E402
     MlxAdam,
@@ -30,7 +30,7 @@ from morris_mlx.backends.torch_train import (  # noqa: E402
 from morris_mlx.config import GenerateConfig, load_config  # noqa: E402
 from morris_mlx.errors import MorrisError  # noqa: E402
 from morris_mlx.models.random_model import ModelShape, build_random_model  # noqa: E402
-from morris_mlx.training import read_metrics, read_provenance  # noqa: E402
+from morris_mlx.training import TrainEvent, read_metrics  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Write a telecom industry news article about: fibre"}]
 
@@ -57,7 +57,8 @@ def train(tiny_model, data, adapter, cfg=None, **kw):
 # semantics shared with mlx-lm -------------------------------------------------------------------
 
 
-def test_adam_computes_mlx_adam():
+@pytest.mark.parametrize("weight_decay", [0.0, 0.3])
+def test_adam_computes_mlx_adam(weight_decay):
     mx = pytest.importorskip("mlx.core")
     import mlx.optimizers as optim
 
@@ -67,9 +68,14 @@ def test_adam_computes_mlx_adam():
     rates = [1e-2, 5e-3, 5e-3, 1e-3]
 
     param = torch.nn.Parameter(torch.from_numpy(start.copy()))
-    adam = MlxAdam([param])
+    adam = MlxAdam([param], weight_decay=weight_decay)
     reference = {"w": mx.array(start)}
-    mlx_adam = optim.Adam(learning_rate=rates[0])
+    # The MLX backend's choice: AdamW with decay, Adam without (mlx's AdamW has no bias correction either).
+    mlx_adam = (
+        optim.AdamW(learning_rate=rates[0], weight_decay=weight_decay)
+        if weight_decay
+        else optim.Adam(learning_rate=rates[0])
+    )
     for update, (grad, rate) in enumerate(zip(grads, rates, strict=True)):
         param.grad = torch.from_numpy(grad.copy())
         adam.step(rate, update)

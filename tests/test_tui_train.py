@@ -11,8 +11,7 @@ from pathlib import Path
 from textual.widgets import Input, Switch
 from tui_fakes import FakeBackend, make_model_dir, record_notifications, svg_text, wait_until
 
-from morris_mlx.backends.base import TrainEvent
-from morris_mlx.training import MetricsLog
+from morris_mlx.training import MetricsLog, TrainEvent
 from morris_mlx.tui.app import create_app
 from morris_mlx.tui.screens.train import TrainScreen
 from morris_mlx.tui.train_progress import TrainProgress, format_eta

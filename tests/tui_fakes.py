@@ -14,9 +14,9 @@ import threading
 import time
 from pathlib import Path
 
-from morris_mlx.backends.base import Chunk, TrainEvent, TrainResult
+from morris_mlx.backends.base import Chunk
 from morris_mlx.errors import MorrisError
-from morris_mlx.training import MetricsLog
+from morris_mlx.training import MetricsLog, TrainEvent, TrainResult
 
 ARTICLE = [
     "# Open RAN's ",
@@ -112,7 +112,7 @@ class FakeBackend:
         self.generators.append(generator)
         return generator
 
-    def train(self, cfg, model_dir, data_dir, adapter_path, resume=False, callback=None):
+    def train(self, cfg, model_dir, data_dir, adapter_path, resume=False, callback=None, quiet=False):
         record = {"cfg": cfg, "model_dir": model_dir, "data_dir": data_dir, "adapter": adapter_path,
                   "resume": resume, "stopped_at": None}
         self.trained.append(record)

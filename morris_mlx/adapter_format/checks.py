@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from morris_mlx.adapter_format.tensors import read_header_shapes
 from morris_mlx.errors import MorrisError
-from morris_mlx.export.tensors import read_header_shapes
 
 # Linear layers of a Llama/Mistral block, keyed by leaf name, valued by the sub-module holding them. The
 # names are the same in transformers and mlx-lm, which is what makes the mapping a pure rename.

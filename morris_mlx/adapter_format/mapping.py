@@ -3,7 +3,7 @@
 mlx-lm computes `y = W x + scale * (x @ lora_a) @ lora_b` with lora_a (in, r) and lora_b (r, out);
 PEFT computes `y = W x + (alpha / r) * B(A(x))` with lora_A.weight (r, in) and lora_B.weight (out, r).
 So lora_A.weight = lora_a.T, lora_B.weight = lora_b.T and lora_alpha = scale * r. mlx-lm adapts the
-last `num_layers` blocks; PEFT says the same with `layers_to_transform` (DESIGN.md).
+last `num_layers` blocks; PEFT says the same with `layers_to_transform` (docs/mlx-peft-mapping.md).
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from morris_mlx.atomic import write_json
-from morris_mlx.errors import MorrisError
-from morris_mlx.export.checks import (
+from morris_mlx.adapter_format.checks import (
     LAYER_MODULE,
     ModelLayout,
     ModuleShape,
@@ -26,8 +24,11 @@ from morris_mlx.export.checks import (
     check_module_path,
     check_peft_config,
 )
-from morris_mlx.export.tensors import Tensor, read_safetensors, write_safetensors
-from morris_mlx.registry import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS, verify_adapter
+from morris_mlx.adapter_format.provenance import verify_adapter
+from morris_mlx.adapter_format.tensors import Tensor, read_safetensors, write_safetensors
+from morris_mlx.atomic import write_json
+from morris_mlx.errors import MorrisError
+from morris_mlx.files import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS
 
 MLX_KEY = re.compile(r"^(model\.layers\.\d+\.[A-Za-z0-9_.]+)\.(lora_a|lora_b)$")
 PEFT_KEY = re.compile(

@@ -2,7 +2,8 @@
 
 auto: MLX on Apple Silicon (Metal is the point of the product); on NVIDIA, MLX's CUDA build when it is
 installed (it trained 1.25x faster than torch+peft on an H100), else torch; on a plain CPU, torch
-(2.3x faster than mlx[cpu] at training on the 2-core build machine), else MLX. See DESIGN.md.
+(2.3x faster than mlx[cpu] at training on the 2-core build machine), else MLX. docs/backend-choice.md
+has the figures and where they came from.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def get_backend(name: str = "auto", announce: bool = True, trust_remote_code: bo
         if choice.device == "cpu":
             warn_if_slow()
 
-        return MLXBackend()
+        return MLXBackend(trust_remote_code=trust_remote_code)
     from morris_mlx.backends.torch_backend import TorchBackend
 
     return TorchBackend(device=choice.device, trust_remote_code=trust_remote_code)

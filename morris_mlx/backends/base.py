@@ -1,24 +1,21 @@
 """What every backend offers, so the CLI, the TUI, eval and bench call one interface.
 
-A backend loads a model (with an optional adapter) into a `Generator` that streams text, and trains
-an adapter with a plain function taking a callback, the mlx-lm way. Both write the same adapter
-provenance file and the same metrics JSONL, so the TUI can follow either.
+A backend loads a model (with an optional adapter) into a `Generator` that streams text, and supplies
+a `StepTrainer` to the one training harness (morris_mlx.training), which writes the same adapter
+provenance file and metrics JSONL for either, so the TUI can follow both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from morris_mlx.config import Config, GenerateConfig
-
-METRICS_FILENAME = "metrics.jsonl"
-PROVENANCE_FILENAME = "morris_adapter.json"
-CHECKPOINTS_DIRNAME = "checkpoints"
+from morris_mlx.training import StepTrainer, TrainCallback, TrainResult, train_adapter
 
 
 @dataclass
@@ -76,38 +73,19 @@ class Generator(Protocol):
 
     def encode_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]: ...
 
-
-@dataclass
-class TrainEvent:
-    """One record of the metrics JSONL: kind is "plan", "train", "val", "checkpoint" or "done"."""
-
-    kind: str
-    step: int
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "step": self.step, **self.data}
+    def encode_text(self, text: str) -> list[int]: ...
 
 
-class TrainCallback(Protocol):
-    def __call__(self, event: TrainEvent) -> bool | None:
-        """Receive an event; return True to ask training to stop cleanly after this step."""
-        ...
+class Backend:
+    """A backend: `load` gives a Generator, `trainer` the steps the training harness drives."""
 
-
-@dataclass
-class TrainResult:
-    adapter_path: Path
-    steps: int
-    best_val_loss: float | None
-    final_train_loss: float | None
-    stopped_early: bool = False
-
-
-class Backend(Protocol):
     name: str
 
-    def load(self, model_dir: Path, adapter_path: Path | None = None, fuse: bool = True) -> Generator: ...
+    def load(self, model_dir: Path, adapter_path: Path | None = None, fuse: bool = True) -> Generator:
+        raise NotImplementedError
+
+    def trainer(self) -> StepTrainer:
+        raise NotImplementedError
 
     def train(
         self,
@@ -118,4 +96,6 @@ class Backend(Protocol):
         resume: bool = False,
         callback: TrainCallback | None = None,
         quiet: bool = False,
-    ) -> TrainResult: ...
+    ) -> TrainResult:
+        """Train an adapter through the one harness (morris_mlx.training), as the CLI and the TUI do."""
+        return train_adapter(self.trainer(), cfg, model_dir, data_dir, adapter_path, resume, callback, quiet)

@@ -79,17 +79,18 @@ def read_mlx_adapter(adapter_path: Path, model_dir: Path) -> tuple[dict[str, Any
     if (adapter_path / "adapter_model.safetensors").is_file():
         import tempfile
 
-        from morris_mlx.export.actions import import_peft
+        from morris_mlx.adapter_format.convert import peft_to_mlx
+        from morris_mlx.adapter_format.provenance import verify_adapter
 
+        verify_adapter(adapter_path)
         with tempfile.TemporaryDirectory() as tmp:
-            converted = import_peft(adapter_path, Path(tmp) / "mlx", model=str(model_dir))
-            return read_mlx_adapter(converted, model_dir)
+            return read_mlx_adapter(peft_to_mlx(adapter_path, Path(tmp) / "mlx", model_dir), model_dir)
     if not (adapter_path / "adapters.safetensors").is_file():
         raise MorrisError(
             f"{adapter_path} holds no adapter (adapters.safetensors or adapter_model.safetensors); "
             "pass the folder `morris train` wrote"
         )
-    from morris_mlx.registry import verify_adapter
+    from morris_mlx.adapter_format.provenance import verify_adapter
 
     verify_adapter(adapter_path)  # sizes and sha256 recorded when the adapter was finished
     try:
@@ -116,7 +117,7 @@ class MLXGenerator:
         fuse: bool = True,
         trust_remote_code: bool = False,
     ) -> None:
-        from morris_mlx.backends.mlx_train import load_model
+        from morris_mlx.backends.mlx_model import load_model
 
         self.model_dir = Path(model_dir)
         self.model, self.tokenizer = load_model(self.model_dir, trust_remote_code)
@@ -149,7 +150,7 @@ class MLXGenerator:
         self._restore_base()
         if config is None:
             return
-        from morris_mlx.training import warn_if_other_base
+        from morris_mlx.adapter_format.provenance import warn_if_other_base
 
         warn_if_other_base(Path(adapter_path), self.model_dir)
         num_layers = config.get("num_layers", len(self.model.layers))
@@ -187,6 +188,10 @@ class MLXGenerator:
         self.adapter_path, self.fused = Path(adapter_path), fuse
 
     # Tokens -----------------------------------------------------------------------------------------------
+
+    def encode_text(self, text: str) -> list[int]:
+        """Plain text, no chat template: what a page of the writer's prose is to the model."""
+        return [int(i) for i in self.tokenizer.encode(text)]
 
     def encode_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
         return apply_chat_template(self.tokenizer, messages, add_generation_prompt)

@@ -3,8 +3,8 @@
 This module holds what training and generation share: the dtype for a device, loading a model
 directory (safetensors only, SDPA attention), and reading adapters of either format. An MLX adapter
 (adapters.safetensors, as mlx-lm writes it) is converted to a PEFT directory on the fly through
-morris_mlx.export.peft (DESIGN.md's mapping), so a user can train on one backend and generate on the
-other.
+morris_mlx.adapter_format (docs/mlx-peft-mapping.md), so a user can train on one backend and generate on
+the other.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from morris_mlx.backends.base import Generator, TrainCallback, TrainResult
-from morris_mlx.config import Config
+from morris_mlx.adapter_format.convert import mlx_to_peft
+from morris_mlx.adapter_format.provenance import verify_adapter
+from morris_mlx.backends.base import Backend, Generator
 from morris_mlx.errors import MorrisError, first_line
+from morris_mlx.files import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS
 from morris_mlx.pickled import PEFT_PICKLE, pickled_adapter_refused
-from morris_mlx.registry import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS, verify_adapter
 
 log = logging.getLogger("morris")
 
@@ -135,22 +136,6 @@ def adapter_format(adapter_path: Path) -> str:
     )
 
 
-def mlx_adapter_to_peft(mlx_dir: Path, out_dir: Path, model_dir: Path) -> Path:
-    """Write the PEFT form of the mlx-lm adapter in `mlx_dir` into `out_dir`, after checking that it
-    fits the model in `model_dir` (the mapping itself lives in morris_mlx.export.peft)."""
-    from morris_mlx.export.checks import check_fits, model_layout
-    from morris_mlx.export.peft import layers_to_transform, read_mlx_adapter, write_peft_adapter
-
-    adapter, num_layers = read_mlx_adapter(Path(mlx_dir))
-    layout = model_layout(Path(model_dir))
-    check_fits(adapter.shapes(), layout, f"MLX adapter {mlx_dir}")
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    write_peft_adapter(
-        adapter, Path(out_dir), layers_to_transform(adapter, num_layers, layout), str(model_dir)
-    )
-    return Path(out_dir)
-
-
 @contextlib.contextmanager
 def peft_dir(adapter_path: Path, model_dir: Path) -> Iterator[Path]:
     """Yield a PEFT directory for `adapter_path`: itself, or a temporary conversion of an MLX adapter."""
@@ -160,10 +145,10 @@ def peft_dir(adapter_path: Path, model_dir: Path) -> Iterator[Path]:
         yield adapter_path
         return
     with tempfile.TemporaryDirectory(prefix="morris-peft-") as tmp:
-        yield mlx_adapter_to_peft(adapter_path, Path(tmp), model_dir)
+        yield mlx_to_peft(adapter_path, Path(tmp), model_dir)
 
 
-class TorchBackend:
+class TorchBackend(Backend):
     """transformers + peft behind the Backend protocol."""
 
     name = "torch"
@@ -185,16 +170,7 @@ class TorchBackend:
             generator.set_adapter(Path(adapter_path), fuse=fuse)
         return generator
 
-    def train(
-        self,
-        cfg: Config,
-        model_dir: Path,
-        data_dir: Path,
-        adapter_path: Path,
-        resume: bool = False,
-        callback: TrainCallback | None = None,
-        quiet: bool = False,
-    ) -> TrainResult:
-        from morris_mlx.backends.torch_train import train_torch
+    def trainer(self) -> Any:
+        from morris_mlx.backends.torch_train import TorchTrainer
 
-        return train_torch(cfg, model_dir, data_dir, adapter_path, self.device, resume, callback, quiet)
+        return TorchTrainer(self.device)

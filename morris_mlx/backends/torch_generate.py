@@ -28,6 +28,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import TextIteratorStreamer
 
+from morris_mlx.adapter_format.provenance import warn_if_other_base
 from morris_mlx.backends.base import BatchResult, Chunk
 from morris_mlx.backends.torch_backend import (
     PEFT_WEIGHTS,
@@ -37,7 +38,6 @@ from morris_mlx.backends.torch_backend import (
 )
 from morris_mlx.config import GenerateConfig
 from morris_mlx.errors import MorrisError
-from morris_mlx.training import warn_if_other_base
 
 log = logging.getLogger("morris")
 
@@ -345,6 +345,10 @@ class TorchGenerator:
 
     # inference ------------------------------------------------------------------------------------
 
+    def encode_text(self, text: str) -> list[int]:
+        """Plain text, no chat template: what a page of the writer's prose is to the model."""
+        return [int(i) for i in self.tokenizer.encode(text)]
+
     def encode_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
         # Shared with the MLX backend so both fold a system turn the same way for templates refusing one.
         from morris_mlx.backends.chat_template import apply_chat_template
@@ -372,8 +376,8 @@ class TorchGenerator:
             # transformers' own warpers are switched off (top_k would default to 50): MlxSampling does it all.
             kwargs.update(temperature=1.0, top_p=1.0, top_k=0, min_p=None)
         if self.device == "cuda":
-            # A static KV cache lets generate() compile the decode step (torch.compile); on an H100
-            # that took fused 7B decoding from ~40 to ~120 tok/s (DESIGN.md).
+            # A static KV cache lets generate() compile the decode step (torch.compile); on an H100 that
+            # took fused 7B decoding from about 40 to 120 tok/s (docs/backend-choice.md).
             kwargs["cache_implementation"] = "static"
         return kwargs
 

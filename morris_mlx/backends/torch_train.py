@@ -8,8 +8,8 @@ The same config trains the same way on both backends:
 - the loss is mlx-lm's default_loss: mean cross-entropy over the unmasked targets of a micro-batch;
 - gradients are summed over grad_accumulation micro-batches and divided by it before the update;
 - the optimizer is mlx's Adam, which has no bias correction, computed by torch.optim.Adam (see MlxAdam).
-Around it: validation and resumable checkpoints at the plan's global steps, the best-validation adapter
-kept as the result, and the metrics JSONL both backends write.
+The loop around the steps (validation, checkpoints, early stopping, metrics) is the shared harness's
+(morris_mlx.training); this module supplies `TorchTrainer`, its steps.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ import math
 import os
 import random
 import tempfile
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,31 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from morris_mlx.atomic import atomic_dir, verify_manifest, write_json
-from morris_mlx.backends.base import PROVENANCE_FILENAME, TrainCallback, TrainEvent, TrainResult
-from morris_mlx.backends.torch_backend import (
-    ADAPTER_CONFIG,
-    PEFT_WEIGHTS,
-    load_model,
-    load_tokenizer,
-    peak_memory_gb,
-    quiet_peft,
-)
-from morris_mlx.config import Config, write_config
+from morris_mlx.atomic import write_json
+from morris_mlx.backends.torch_backend import load_model, load_tokenizer, peak_memory_gb, quiet_peft
+from morris_mlx.config import Config
 from morris_mlx.errors import MorrisError
-from morris_mlx.training import (
-    EarlyStopping,
-    MetricsLog,
-    Timer,
-    checkpoint_dir,
-    checkpoints,
-    corpus_warning,
-    fingerprint_model,
-    learning_rate_at,
-    make_plan,
-    prune_checkpoints,
-    write_provenance,
-)
+from morris_mlx.files import ADAPTER_CONFIG, PEFT_WEIGHTS
+from morris_mlx.training import TrainingData, TrainPlan
 
 log = logging.getLogger("morris")
 
@@ -158,13 +138,22 @@ class MlxAdam:
     """
 
     def __init__(
-        self, params: list[torch.nn.Parameter], betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+        self,
+        params: list[torch.nn.Parameter],
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
     ):
-        self.betas, self.eps = betas, eps
+        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
         self.torch = torch.optim.Adam(params, lr=1e-3, betas=betas, eps=eps, weight_decay=0.0)
 
     def step(self, learning_rate: float, update: int) -> None:
         """Apply optimizer update number `update` (0-based) with `learning_rate`."""
+        if self.weight_decay:  # mlx's AdamW: p * (1 - lr * wd), then the Adam step
+            with torch.no_grad():
+                for group in self.torch.param_groups:
+                    for p in group["params"]:
+                        p.mul_(1 - learning_rate * self.weight_decay)
         t = update + 1
         c1 = 1 - self.betas[0] ** t
         c2 = math.sqrt(1 - self.betas[1] ** t)
@@ -219,147 +208,7 @@ def _set_rng_state(tensors: dict[str, torch.Tensor], python: dict[str, Any]) -> 
     np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
-class Checkpointer:
-    """A checkpoint is a PEFT adapter directory plus optimizer state, RNG state and the loop's state,
-    all safetensors or JSON (no pickle), written with atomic_dir so a crash leaves no partial one."""
-
-    def __init__(self, adapter_dir: Path) -> None:
-        self.adapter_dir = adapter_dir
-
-    def save(self, step: int, model: Any, optimizer: MlxAdam, state: dict[str, Any]) -> Path:
-        from safetensors.torch import save_file
-
-        target = checkpoint_dir(self.adapter_dir, step)
-        with atomic_dir(target, overwrite=True, manifest=True) as tmp:
-            model.save_pretrained(str(tmp))
-            opt = optimizer.torch.state_dict()
-            tensors, scalars = {}, {}
-            for index, param_state in opt["state"].items():
-                for key, value in param_state.items():
-                    if torch.is_tensor(value):
-                        tensors[f"{index}.{key}"] = value.detach().cpu().contiguous()
-                    else:
-                        scalars[f"{index}.{key}"] = value
-            save_file(tensors, str(tmp / "optimizer.safetensors"))
-            write_json(tmp / "optimizer.json", {"param_groups": opt["param_groups"], "scalars": scalars})
-            rng_tensors, rng_python = _rng_state()
-            save_file(rng_tensors, str(tmp / "rng.safetensors"))
-            write_json(tmp / "rng.json", rng_python)
-            write_json(tmp / "state.json", {"step": step, **state})
-        return target
-
-    def latest(self) -> Path | None:
-        """The newest checkpoint that reads back; an unreadable one is reported and skipped."""
-        from safetensors.torch import load_file
-
-        for path in reversed(checkpoints(self.adapter_dir)):
-            try:
-                verify_manifest(path, f"checkpoint {path.name}", "it is skipped")
-                for name in ("state.json", "optimizer.json", "rng.json", ADAPTER_CONFIG):
-                    json.loads((path / name).read_text(encoding="utf-8"))
-                for name in (PEFT_WEIGHTS, "optimizer.safetensors", "rng.safetensors"):
-                    load_file(str(path / name))
-                return path
-            except Exception as exc:  # noqa: BLE001 - any unreadable file disqualifies the checkpoint
-                log.warning("checkpoint %s is unreadable (%s); trying the previous one", path.name, exc)
-        return None
-
-    def restore(self, path: Path, model: Any, optimizer: MlxAdam) -> dict[str, Any]:
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
-
-        try:
-            result = set_peft_model_state_dict(model, load_file(str(path / PEFT_WEIGHTS)))
-        except RuntimeError:  # shapes differ: another rank or another base model
-            raise MorrisError(
-                f"checkpoint {path} was made with another LoRA rank or base model; resume with the same "
-                "settings, or start afresh in another --adapter-path"
-            ) from None
-        unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
-        if unexpected:
-            raise MorrisError(
-                f"checkpoint {path} does not match this LoRA config ({unexpected[0]}); start afresh"
-            )
-        saved = json.loads((path / "optimizer.json").read_text(encoding="utf-8"))
-        state: dict[int, dict[str, Any]] = {}
-        for key, value in load_file(str(path / "optimizer.safetensors")).items():
-            index, name = key.split(".", 1)
-            state.setdefault(int(index), {})[name] = value
-        for key, value in saved["scalars"].items():
-            index, name = key.split(".", 1)
-            state.setdefault(int(index), {})[name] = value
-        groups = [{**g, "betas": tuple(g["betas"])} for g in saved["param_groups"]]
-        try:
-            optimizer.torch.load_state_dict({"state": state, "param_groups": groups})
-        except (ValueError, KeyError) as exc:
-            raise MorrisError(
-                f"checkpoint {path} does not match this LoRA config ({exc}); start afresh"
-            ) from None
-        _set_rng_state(load_file(str(path / "rng.safetensors")), json.loads((path / "rng.json").read_text()))
-        return json.loads((path / "state.json").read_text(encoding="utf-8"))
-
-    def prune(self, keep: int = 2) -> None:
-        prune_checkpoints(self.adapter_dir, keep)
-
-
-# progress ---------------------------------------------------------------------------------------------
-
-
-class Progress:
-    """One rich bar: iterations, loss, validation loss, tokens/s, peak memory, ETA."""
-
-    def __init__(self, total: int, start: int, quiet: bool) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-        from rich.progress import Progress as RichProgress
-
-        self.bar = RichProgress(
-            TextColumn("[bold]train (torch)"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"),
-            TimeRemainingColumn(),
-            disable=quiet,
-        )
-        self.task = self.bar.add_task("train", total=total, completed=start, stats="")
-        self.val = "val -"
-        self.train = "loss -"
-
-    def __enter__(self) -> Progress:
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.bar.__exit__(*exc)
-
-    def advance(self) -> None:
-        self.bar.advance(self.task)
-
-    def show(
-        self, loss: float | None = None, tps: float = 0.0, peak_gb: float = 0.0, val: float | None = None
-    ) -> None:
-        if loss is not None:
-            self.train = f"loss {loss:.3f} | {tps:,.0f} tok/s | peak {peak_gb:.2f} GB"
-        if val is not None:
-            self.val = f"val {val:.3f}"
-        self.bar.update(self.task, stats=f"{self.train} | {self.val}")
-
-
-# the run ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class LoopState:
-    """Everything besides tensors that a resumed run needs to continue as if never stopped."""
-
-    best_val: float | None = None
-    best_step: int | None = None
-    trained_tokens: int = 0
-    last_train_loss: float | None = None
-    report_loss: float = 0.0  # sums since the last train report
-    report_tokens: int = 0
-    report_steps: int = 0
-    base_fingerprint: str = ""
-    since_best: int = 0  # validations without improvement, for early stopping
+# the trainer -----------------------------------------------------------------------------------------
 
 
 def load_examples(cfg: Config, data_dir: Path, tokenizer: Any) -> tuple[list[Example], list[Example]]:
@@ -406,259 +255,165 @@ def _lora_config(cfg: Config, model: Any) -> Any:
     )
 
 
-def _check_target(adapter_dir: Path, resume: bool) -> None:
-    if resume:
-        return
-    if (adapter_dir / PEFT_WEIGHTS).exists() and (adapter_dir / PROVENANCE_FILENAME).exists():
-        raise MorrisError(
-            f"{adapter_dir} already holds a finished adapter; pass --resume to continue it, "
-            "or choose another --adapter-path"
-        )
-    if checkpoints(adapter_dir):
-        raise MorrisError(
-            f"{adapter_dir} holds checkpoints of an unfinished run; pass --resume to continue it, "
-            "or choose another --adapter-path"
-        )
+class TorchTrainer:
+    """The torch backend's steps for the shared training harness (morris_mlx.training)."""
 
+    backend = "torch"
+    adapter_format = "peft"
 
-def train_torch(
-    cfg: Config,
-    model_dir: Path,
-    data_dir: Path,
-    adapter_dir: Path,
-    device: str = "cpu",
-    resume: bool = False,
-    callback: TrainCallback | None = None,
-    quiet: bool = False,
-) -> TrainResult:
-    from peft import get_peft_model
+    def __init__(self, device: str = "cpu") -> None:
+        self.device, self.rank, self.world_size = device, 0, 1
 
-    from morris_mlx.distributed import check_global_batch, torch_world
+    def join(self, cfg: Config) -> None:
+        from morris_mlx.distributed import torch_world
 
-    model_dir, data_dir, adapter_dir = Path(model_dir), Path(data_dir), Path(adapter_dir)
-    _check_target(adapter_dir, resume)
-    world = torch_world(device)
-    device = world.device
-    # Only rank 0 writes files; every rank computes, and losses and token counts are summed over ranks.
-    primary = world.primary
-    quiet = quiet or not primary
-    check_global_batch(cfg.train.batch_size, world.size)
-    checkpointer = Checkpointer(adapter_dir)
-    resume_from = checkpointer.latest() if resume else None
-    if resume and resume_from is None:
-        raise MorrisError(f"--resume: {adapter_dir} has no usable checkpoint; start without --resume")
+        self.world = torch_world(self.device)
+        self.device, self.rank, self.world_size = self.world.device, self.world.rank, self.world.size
 
-    # Everything that can reject the input happens before the first file is written.
-    tokenizer = load_tokenizer(model_dir, cfg.model.trust_remote_code)
-    train_set, valid_set = load_examples(cfg, data_dir, tokenizer)
-    plan = make_plan(cfg.train, len(train_set), sum(len(e.tokens) for e in train_set))
-    fingerprint = fingerprint_model(model_dir)
-    seed = cfg.train.seed
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    base = load_model(model_dir, device, cfg.model.trust_remote_code)
-    lora_config = _lora_config(cfg, base)
-    if cfg.train.grad_checkpoint:
-        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    base.config.use_cache = False
-    with quiet_peft():
-        model = get_peft_model(base, lora_config)
-    optimizer = MlxAdam([p for p in model.parameters() if p.requires_grad])
-    forward = model
-    if world.size > 1:
-        from torch.nn.parallel import DistributedDataParallel
+    def load(self, cfg: Config, model_dir: Path, data_dir: Path) -> TrainingData:
+        self.cfg, self.model_dir = cfg, Path(model_dir)
+        self.tokenizer = load_tokenizer(model_dir, cfg.model.trust_remote_code)
+        self.train_set, self.valid_set = load_examples(cfg, Path(data_dir), self.tokenizer)
+        return TrainingData(len(self.train_set), sum(len(e.tokens) for e in self.train_set))
 
-        # DDP averages gradients over ranks during backward; the loss is weighted so that average is the
-        # global batch's mean (morris_mlx.distributed explains why).
-        forward = DistributedDataParallel(
-            model, device_ids=[torch.device(device).index] if "cuda" in device else None
-        )
+    def build(self, plan: TrainPlan) -> None:
+        from peft import get_peft_model
 
-    loop = LoopState(base_fingerprint=fingerprint)
-    start_step = 0
-    if resume_from is not None:
-        saved = checkpointer.restore(resume_from, model, optimizer)
-        if saved.get("base_fingerprint") != fingerprint:
-            raise MorrisError(
-                f"{adapter_dir} was trained on another base model; pass the same --model to resume"
-            )
-        start_step = saved.pop("step")
-        loop = LoopState(**{k: v for k, v in saved.items() if k in LoopState.__dataclass_fields__})
-        log.info("resuming from %s (step %d of %d)", resume_from.name, start_step, plan.iters)
+        train, seed = self.cfg.train, self.cfg.train.seed
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        base = load_model(self.model_dir, self.device, self.cfg.model.trust_remote_code)
+        lora_config = _lora_config(self.cfg, base)
+        if train.grad_checkpoint:
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        base.config.use_cache = False
+        with quiet_peft():
+            self.model = get_peft_model(base, lora_config)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = MlxAdam(trainable, weight_decay=train.weight_decay)
+        self.forward = self.model
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
 
-    adapter_dir.mkdir(parents=True, exist_ok=True)
-    if primary:
-        # A resumed run is unfinished until it ends: the old provenance (with its file hashes) must not
-        # vouch for an adapter that training is about to replace.
-        (adapter_dir / PROVENANCE_FILENAME).unlink(missing_ok=True)
-    metrics = (
-        MetricsLog(adapter_dir, truncate_after_step=start_step if resume_from else None) if primary else None
-    )
-    if primary:
-        write_config(cfg, adapter_dir)
+            # DDP averages gradients over ranks during backward; the loss is weighted so that average is the
+            # global batch's mean (morris_mlx.distributed explains why).
+            index = torch.device(self.device).index
+            self.forward = DistributedDataParallel(self.model, device_ids=[index] if "cuda" in self.device else None)
+        self.accumulation = plan.grad_accumulation
+        self.train_batches = make_batches(self.train_set, train.batch_size)
+        self.valid_batches = make_batches(self.valid_set, train.batch_size)
+        if train.val_batches != -1:
+            keep = epoch_order(seed, 0, len(self.valid_batches))[: train.val_batches]
+            self.valid_batches = [self.valid_batches[i] for i in keep]
+        self._orders: dict[int, np.ndarray] = {}
+        self.model.train()
 
-    stop_requested = False
-
-    def emit(event: TrainEvent) -> None:
-        nonlocal stop_requested
-        if metrics is not None:
-            metrics.write(event)
-        if callback is not None and callback(event):
-            stop_requested = True
-
-    emit(
-        TrainEvent(
-            "plan", start_step, {**asdict(plan), "resumed": resume_from is not None, "world_size": world.size}
-        )
-    )
-    if primary:
-        log.info(plan.describe())
-        if world.size > 1:
-            log.info("data parallel over %d processes; global batch %d", world.size, cfg.train.batch_size)
-        if warning := corpus_warning(plan):
-            log.warning(warning)
-
-    def shard(indices: list[int]) -> list[int]:
+    def _shard(self, indices: list[int]) -> list[int]:
         """This rank's rows of a global batch, as mlx-lm's iterate_batches splits them."""
-        return indices[world.rank :: world.size]
+        return indices[self.rank :: self.world_size]
 
-    train_batches = make_batches(train_set, cfg.train.batch_size)
-    valid_batches = make_batches(valid_set, cfg.train.batch_size)
-    if cfg.train.val_batches != -1:
-        keep = epoch_order(seed, 0, len(valid_batches))[: cfg.train.val_batches]
-        valid_batches = [valid_batches[i] for i in keep]
-    done = {"validated": -1, "saved": -1}
-    ui = Progress(plan.iters, start_step, quiet)
+    def _batch(self, examples: list[Example], indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, bounds = collate(examples, self._shard(indices), self.cfg.train.max_seq_length)
+        return tokens.to(self.device), bounds.to(self.device)
 
-    def validate(step: int) -> None:
-        if done["validated"] == step:
-            return
-        done["validated"] = step
-        model.eval()
-        sums = torch.zeros(2, dtype=torch.float64, device=device)
+    def train_step(self, step: int, learning_rate: float, apply_update: bool) -> tuple[float, int]:
+        epoch, position = divmod(step, len(self.train_batches))
+        if epoch not in self._orders:  # the data order is a function of (seed, epoch) only
+            self._orders = {epoch: epoch_order(self.cfg.train.seed, epoch, len(self.train_batches))}
+        tokens, bounds = self._batch(self.train_set, self.train_batches[self._orders[epoch][position]])
+        syncs = self.world_size == 1 or apply_update
+        with contextlib.nullcontext() if syncs else self.forward.no_sync():
+            loss, ntoks = batch_loss(self.forward, tokens, bounds)
+            if self.world_size > 1:
+                all_tokens = self.world.all_sum(ntoks)
+                loss = loss * ntoks * self.world_size / all_tokens
+                ntoks = all_tokens
+            loss.backward()
+        if self.world_size > 1:
+            loss = self.world.all_sum(loss.detach()) / self.world_size
+        if apply_update:
+            if self.accumulation > 1:
+                for p in self.optimizer.torch.param_groups[0]["params"]:
+                    if p.grad is not None:
+                        p.grad.div_(self.accumulation)
+            self.optimizer.step(learning_rate, step // self.accumulation)
+        return loss.item(), int(ntoks.item())
+
+    def evaluate(self) -> float:
+        self.model.eval()
+        sums = torch.zeros(2, dtype=torch.float64, device=self.device)
         with torch.no_grad():
-            for indices in valid_batches:
-                tokens, bounds = collate(valid_set, shard(indices), cfg.train.max_seq_length)
-                loss, ntoks = batch_loss(model, tokens.to(device), bounds.to(device))
+            for indices in self.valid_batches:
+                loss, ntoks = batch_loss(self.model, *self._batch(self.valid_set, indices))
                 sums += torch.stack([loss.double() * ntoks, ntoks.double()])
-        model.train()
-        nonlocal stop_requested
-        total, count = world.all_sum(sums).tolist()
-        val_loss = total / count
-        early = EarlyStopping(
-            cfg.train.patience, math.inf if loop.best_val is None else loop.best_val, loop.since_best
-        )
-        improved, should_stop = early.update(val_loss) if not math.isnan(val_loss) else (False, False)
-        loop.since_best = early.since_best
-        if improved:
-            loop.best_val, loop.best_step = val_loss, step
-            if primary:
-                save_adapter(model, adapter_dir)
-        if should_stop and step < plan.iters:
-            if primary:
-                log.info(
-                    "validation loss has not improved for %d validations; stopping early", early.patience
-                )
-            stop_requested = True
-        ui.show(val=val_loss)
-        emit(TrainEvent("val", step, {"val_loss": val_loss, "best": improved}))
+        self.model.train()
+        total, count = self.world.all_sum(sums).tolist()
+        return total / count
 
-    def save_checkpoint(step: int) -> None:
-        if done["saved"] == step or not primary:
-            return
-        done["saved"] = step
-        epoch, position = divmod(step, len(train_batches))  # the data order is a function of these
-        path = checkpointer.save(
-            step, model, optimizer, {**asdict(loop), "epoch": epoch, "position": position}
-        )
-        checkpointer.prune()
-        emit(TrainEvent("checkpoint", step, {"path": str(path)}))
+    def save_adapter(self, adapter_dir: Path) -> None:
+        save_adapter(self.model, adapter_dir)
 
-    timer = Timer(plan.iters, start_step)
-    train_time = 0.0
-    stopped_at: int | None = None
-    orders: dict[int, np.ndarray] = {}
-    model.train()
-    with ui:
-        for step in range(start_step, plan.iters):
-            if (step > start_step or resume_from is None) and step % plan.steps_per_eval == 0:
-                validate(step)
-            if step > start_step and step % plan.save_every == 0:
-                save_checkpoint(step)
-            if stop_requested and step % plan.grad_accumulation == 0:
-                stopped_at = step
-                break
-            tic = time.perf_counter()
-            epoch, position = divmod(step, len(train_batches))
-            if epoch not in orders:
-                orders = {epoch: epoch_order(seed, epoch, len(train_batches))}
-            tokens, bounds = collate(
-                train_set, shard(train_batches[orders[epoch][position]]), cfg.train.max_seq_length
-            )
-            syncs = world.size == 1 or (step + 1) % plan.grad_accumulation == 0
-            with contextlib.nullcontext() if syncs else forward.no_sync():
-                loss, ntoks = batch_loss(forward, tokens.to(device), bounds.to(device))
-                if world.size > 1:
-                    all_tokens = world.all_sum(ntoks)
-                    loss = loss * ntoks * world.size / all_tokens
-                    ntoks = all_tokens
-                loss.backward()
-            if world.size > 1:
-                loss = world.all_sum(loss.detach()) / world.size
-            update = step // plan.grad_accumulation
-            learning_rate = learning_rate_at(cfg.train, update, plan.updates)
-            if (step + 1) % plan.grad_accumulation == 0:
-                if plan.grad_accumulation > 1:
-                    for p in optimizer.torch.param_groups[0]["params"]:
-                        if p.grad is not None:
-                            p.grad.div_(plan.grad_accumulation)
-                optimizer.step(learning_rate, update)
-            loop.report_loss += loss.item()
-            loop.report_tokens += int(ntoks.item())
-            loop.report_steps += 1
-            train_time += time.perf_counter() - tic
-            ui.advance()
-            completed = step + 1
-            if completed % cfg.train.steps_per_report == 0 or completed == plan.iters:
-                train_loss = loop.report_loss / loop.report_steps
-                tokens_per_second = loop.report_tokens / train_time if train_time > 0 else 0.0
-                loop.trained_tokens += loop.report_tokens
-                loop.last_train_loss = train_loss
-                peak = peak_memory_gb(device)
-                ui.show(train_loss, tokens_per_second, peak)
-                emit(
-                    TrainEvent(
-                        "train",
-                        completed,
-                        {
-                            "loss": train_loss,
-                            "learning_rate": learning_rate,
-                            "tokens_per_second": tokens_per_second,
-                            "trained_tokens": loop.trained_tokens,
-                            "peak_memory_gb": peak,
-                            "eta_s": timer.eta(completed),
-                            "update": completed // plan.grad_accumulation,
-                        },
-                    )
-                )
-                loop.report_loss, loop.report_tokens, loop.report_steps = 0.0, 0, 0
-                train_time = 0.0
-        final_step = plan.iters if stopped_at is None else stopped_at
-        validate(final_step)
-        save_checkpoint(final_step)
-    if primary and not (adapter_dir / PEFT_WEIGHTS).exists():  # every validation was NaN: keep the last
-        save_adapter(model, adapter_dir)
-    result = {
-        "best_val_loss": loop.best_val,
-        "best_step": loop.best_step,
-        "final_train_loss": loop.last_train_loss,
-        "steps": final_step,
-        "stopped_early": stopped_at is not None,
-        "trained_tokens": loop.trained_tokens,
-    }
-    if primary:
-        write_provenance(adapter_dir, cfg, model_dir, data_dir, "torch", "peft", plan, result)
-    emit(TrainEvent("done", final_step, result))
-    world.close()
-    return TrainResult(adapter_dir, final_step, loop.best_val, loop.last_train_loss, stopped_at is not None)
+    def save_state(self, folder: Path) -> None:
+        """A PEFT adapter folder plus optimizer and RNG state, all safetensors or JSON (no pickle)."""
+        from safetensors.torch import save_file
+
+        self.model.save_pretrained(str(folder))
+        opt = self.optimizer.torch.state_dict()
+        tensors, scalars = {}, {}
+        for index, param_state in opt["state"].items():
+            for key, value in param_state.items():
+                if torch.is_tensor(value):
+                    tensors[f"{index}.{key}"] = value.detach().cpu().contiguous()
+                else:
+                    scalars[f"{index}.{key}"] = value
+        save_file(tensors, str(folder / "optimizer.safetensors"))
+        write_json(folder / "optimizer.json", {"param_groups": opt["param_groups"], "scalars": scalars})
+        rng_tensors, rng_python = _rng_state()
+        save_file(rng_tensors, str(folder / "rng.safetensors"))
+        write_json(folder / "rng.json", rng_python)
+
+    def check_state(self, folder: Path) -> None:
+        from safetensors.torch import load_file
+
+        for name in ("optimizer.json", "rng.json", ADAPTER_CONFIG):
+            json.loads((folder / name).read_text(encoding="utf-8"))
+        for name in (PEFT_WEIGHTS, "optimizer.safetensors", "rng.safetensors"):
+            load_file(str(folder / name))
+
+    def load_state(self, folder: Path) -> None:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        try:
+            result = set_peft_model_state_dict(self.model, load_file(str(folder / PEFT_WEIGHTS)))
+        except RuntimeError:  # shapes differ: another rank or another base model
+            raise MorrisError(
+                f"checkpoint {folder} was made with another LoRA rank or base model; resume with the same "
+                "settings, or start afresh in another --adapter-path"
+            ) from None
+        unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
+        if unexpected:
+            raise MorrisError(f"checkpoint {folder} does not match this LoRA config ({unexpected[0]}); start afresh")
+        self._load_optimizer(folder)
+        _set_rng_state(load_file(str(folder / "rng.safetensors")), json.loads((folder / "rng.json").read_text()))
+
+    def _load_optimizer(self, folder: Path) -> None:
+        from safetensors.torch import load_file
+
+        saved = json.loads((folder / "optimizer.json").read_text(encoding="utf-8"))
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in [*load_file(str(folder / "optimizer.safetensors")).items(), *saved["scalars"].items()]:
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = value
+        groups = [{**g, "betas": tuple(g["betas"])} for g in saved["param_groups"]]
+        try:
+            self.optimizer.torch.load_state_dict({"state": state, "param_groups": groups})
+        except (ValueError, KeyError) as exc:
+            raise MorrisError(f"checkpoint {folder} does not match this LoRA config ({exc}); start afresh") from None
+
+    def peak_memory_gb(self) -> float:
+        return peak_memory_gb(self.device)
+
+    def finish(self, adapter_dir: Path | None) -> None:
+        self.world.close()

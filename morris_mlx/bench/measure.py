@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from morris_mlx.backends.base import TrainEvent
 from morris_mlx.config import Config, GenerateConfig, load_config
 from morris_mlx.prompts import article_messages
+from morris_mlx.training import TrainEvent
 
 WARMUP_STEPS = 2
 
@@ -57,6 +59,18 @@ def train_ours(backend_name: str, model_dir: Path, data_dir: Path, cfg: Config) 
     return {"train_tokens_per_second": summarise(rates), "peak_memory_gb": max(peak), "wall_seconds": wall}
 
 
+@contextlib.contextmanager
+def unpatched_block_class(model: Any) -> Iterator[None]:
+    """mlx-lm's grad_checkpoint patches the block *class*; undo it afterwards so later models in this
+    process are not silently checkpointed."""
+    block_class = type(model.layers[0])
+    original_call = block_class.__call__
+    try:
+        yield
+    finally:
+        block_class.__call__ = original_call
+
+
 def train_plain_mlx_lm(model_dir: Path, data_dir: Path, cfg: Config) -> dict[str, Any]:
     """mlx-lm's own trainer with its own batching, nothing of ours in the loop."""
     import mlx.core as mx
@@ -65,12 +79,8 @@ def train_plain_mlx_lm(model_dir: Path, data_dir: Path, cfg: Config) -> dict[str
     from mlx_lm.tuner.trainer import TrainingArgs, train
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
-    from morris_mlx.backends.mlx_train import (
-        load_datasets,
-        load_model,
-        mlx_lora_parameters,
-        unpatched_block_class,
-    )
+    from morris_mlx.backends.mlx_model import load_model
+    from morris_mlx.backends.mlx_train import load_datasets, mlx_lora_parameters
 
     model, tokenizer = load_model(model_dir)
     train_set, _ = load_datasets(data_dir, tokenizer, cfg)
@@ -188,7 +198,7 @@ def generate_plain_mlx_lm(model_dir: Path, max_tokens: int, repeats: int) -> dic
     from mlx_lm.generate import stream_generate
 
     from morris_mlx.backends.chat_template import apply_chat_template
-    from morris_mlx.backends.mlx_train import load_model
+    from morris_mlx.backends.mlx_model import load_model
 
     model, tokenizer = load_model(model_dir)
     prompt = apply_chat_template(tokenizer, article_messages("network slicing"), True)
@@ -219,7 +229,8 @@ def make_random_adapter(model_dir: Path, out: Path, rank: int = 16, seed: int = 
     from mlx.utils import tree_flatten
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
-    from morris_mlx.backends.mlx_train import load_model, mlx_lora_parameters
+    from morris_mlx.backends.mlx_model import load_model
+    from morris_mlx.backends.mlx_train import mlx_lora_parameters
 
     cfg = load_config(overrides={"lora.rank": rank})
     model, _ = load_model(model_dir)

@@ -70,29 +70,21 @@ def stored_precision(model_dir: Path) -> str:
     return _SAFETENSORS_DTYPES[max(counts, key=counts.get)] if counts else "unknown"
 
 
-def convert_args(source: Path, out: Path, precision: Precision) -> list[str]:
-    """`morris convert` flags that turn `source` into `out` at `precision`."""
-    args = ["--hf-path", str(source), "--mlx-path", str(out), "--force"]
-    if precision.dtype:
-        args += ["--dtype", precision.dtype]
-    if precision.bits:
-        args += ["-q", "--q-bits", str(precision.bits), "--q-group-size", str(Q_GROUP_SIZE)]
-    return args
-
-
 def run_convert(source: Path, out: Path, precision: Precision) -> Path:
-    """The product's convert command, in this process (its stdout line goes to stderr with bench's)."""
-    from morris_mlx.commands.convert import main as convert_main
+    """The product's conversion (what `morris convert` runs), in this process."""
+    from morris_mlx.models.convert import ConvertOptions, convert_model
 
-    convert_main(convert_args(source, out, precision))
-    return out
+    options = ConvertOptions(hf_path=str(source), mlx_path=str(out), force=True, dtype=precision.dtype)
+    if precision.bits:
+        options.quantize, options.q_bits, options.q_group_size = True, precision.bits, Q_GROUP_SIZE
+    return convert_model(options)
 
 
 def mlx_model_for(source: Path, precision: Precision, cache: Path) -> Path:
     """An MLX model directory of `source` at `precision`, converted once and reused while the source is
     unchanged (the convert manifest records the source's fingerprint)."""
     from morris_mlx.models.default import MANIFEST
-    from morris_mlx.training import fingerprint_model
+    from morris_mlx.models.fingerprint import fingerprint_model
 
     if precision.name == "auto":
         return source

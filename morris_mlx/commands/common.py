@@ -54,7 +54,7 @@ def adapter_base_model(adapter_path: Path | None) -> Path | None:
     """The base model an adapter was trained on, when its provenance names one that is still on disk."""
     if adapter_path is None:
         return None
-    from morris_mlx.training import read_provenance
+    from morris_mlx.adapter_format.provenance import read_provenance
 
     provenance = read_provenance(adapter_path) or {}
     path = (provenance.get("base_model") or {}).get("path")

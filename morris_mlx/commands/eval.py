@@ -21,7 +21,7 @@ log = logging.getLogger("morris")
 EXAMPLE = """examples:
   morris eval --adapter-path adapters/morris                       # report in adapters/morris/eval/
   morris eval --adapter-path adapters/morris --prompts 20 --max-tokens 400 --out runs/eval-r16
-  morris eval --adapter-path adapters/morris --contrast data/raw/other-writers.jsonl
+  morris eval --adapter-path adapters/morris --contrast data/raw/other-writers.jsonl   # your own contrast set
 
 writes FILE.json (every number), FILE.md (the same, explained) and FILE.svg (base vs adapter chart)
 """
@@ -62,9 +62,10 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--contrast",
-        metavar="FILE",
-        help="other writers' texts (JSONL with messages/body/text, or "
-        "text with '---' between documents) as extra generic examples for the classifier",
+        metavar="PATH",
+        help="other writers on the same topics: a folder of Markdown articles, JSONL with messages/body/text, "
+        "or text with '---' between documents (default: the bundled contrast corpus). Its perplexity drop "
+        "against the writer's gives specificity; it is also the classifier's non-writer side",
     )
     return p
 
@@ -73,7 +74,7 @@ def resolve_data(arg: str | None, adapter_path: Path) -> Path:
     if arg:
         data = Path(arg).expanduser()
     else:
-        from morris_mlx.training import read_provenance
+        from morris_mlx.adapter_format.provenance import read_provenance
 
         trained_on = ((read_provenance(adapter_path) or {}).get("data") or {}).get("path")
         data = Path(trained_on) if trained_on and Path(trained_on).is_dir() else DEFAULT_DATA
@@ -98,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(args, MODEL_MAPPING)
     adapter_path = check_adapter(Path(args.adapter_path).expanduser())
     data_dir = resolve_data(args.data, adapter_path)
-    contrast = Path(args.contrast).expanduser() if args.contrast else None
-    if contrast is not None and not contrast.is_file():
-        raise MorrisError(f"contrast corpus {contrast} does not exist; pass an existing file to --contrast")
+    from morris_mlx.paths import CONTRAST_DIR
+
+    contrast = Path(args.contrast).expanduser() if args.contrast else CONTRAST_DIR
+    if not contrast.exists():
+        raise MorrisError(f"contrast corpus {contrast} does not exist; pass an existing file or folder to --contrast")
 
     if cfg.model.path:
         from morris_mlx.models.resolve import check_model_dir
@@ -120,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         model_dir=model_dir,
         data_dir=data_dir,
         backend=cfg.model.backend,
+        trust_remote_code=cfg.model.trust_remote_code,
         seed=args.seed,
         max_tokens=args.max_tokens,
         prompts=args.prompts,

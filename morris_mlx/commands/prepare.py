@@ -32,6 +32,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--voice", metavar="NAME", help=field_help(DataConfig, "voice"))
     parser.add_argument("--out", metavar="DIR", help=field_help(DataConfig, "out"))
     parser.add_argument("--seed", type=int, metavar="N", help=field_help(DataConfig, "seed"))
+    parser.add_argument("--fold", type=int, metavar="K", help=field_help(DataConfig, "fold"))
     parser.add_argument(
         "--model",
         metavar="DIR",
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             "data.out": args.out,
             "data.voice": args.voice,
             "data.seed": args.seed,
+            "data.fold": args.fold,
             "data.max_seq_length": args.max_seq_length,
             "data.min_words": args.min_words,
             "data.valid_fraction": args.valid_fraction,

@@ -14,6 +14,7 @@ from morris_mlx.commands.common import (
     config_from_args,
     positive_int,
 )
+from morris_mlx.config import TrainConfig, field_help
 from morris_mlx.errors import MorrisError
 
 log = logging.getLogger("morris")
@@ -39,6 +40,7 @@ MAPPING = {
     "batch_size": "train.batch_size",
     "grad_accumulation": "train.grad_accumulation",
     "learning_rate": "train.learning_rate",
+    "weight_decay": "train.weight_decay",
     "max_seq_length": "train.max_seq_length",
     "steps_per_eval": "train.steps_per_eval",
     "save_every": "train.save_every",
@@ -86,6 +88,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--grad-accumulation", type=positive_int, help="micro-batches per optimizer update")
     p.add_argument("--learning-rate", "--lr", type=float)
+    p.add_argument("--weight-decay", type=float, metavar="W", help=field_help(TrainConfig, "weight_decay"))
     p.add_argument("--max-seq-length", type=positive_int)
     p.add_argument("--steps-per-eval", type=positive_int)
     p.add_argument("--save-every", type=positive_int)
@@ -142,7 +145,8 @@ def launch_distributed(args, argv: list[str], backend_name: str, adapter_path: P
     """Start the ranks with the engine's own launcher and wait; rank 0 writes the adapter."""
     import subprocess
 
-    from morris_mlx.distributed import check_global_batch, launch_plan
+    from morris_mlx.distributed import launch_plan
+    from morris_mlx.training.plan import check_global_batch
 
     child_argv = [*strip_launch_flags(argv), "--backend", backend_name, "--adapter-path", str(adapter_path)]
     plan = launch_plan(
@@ -170,16 +174,6 @@ def default_adapter_path(model_dir: Path) -> Path:
     from morris_mlx.paths import adapters_dir
 
     return adapters_dir() / f"{model_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def clear_leftovers(adapter_path: Path) -> None:
-    """Temp files of a killed earlier run in this adapter's folders (only rank 0 writes there)."""
-    from morris_mlx.atomic import remove_stale_temps
-    from morris_mlx.backends.base import CHECKPOINTS_DIRNAME
-
-    for folder in (adapter_path, adapter_path / CHECKPOINTS_DIRNAME):
-        if removed := remove_stale_temps(folder):
-            log.info("removed %d leftover temp file(s) of an interrupted run in %s", len(removed), folder)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,8 +210,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     backend = get_backend(cfg.model.backend, trust_remote_code=cfg.model.trust_remote_code)
     log.info("model %s -> adapter %s", model_dir, adapter_path)
-    if env_rank() == 0:
-        clear_leftovers(adapter_path)
     try:
         result = backend.train(cfg, model_dir, data_dir, adapter_path, resume=args.resume)
     except RuntimeError as exc:

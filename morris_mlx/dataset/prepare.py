@@ -129,12 +129,14 @@ def prepare(
         log.debug("dropped %s (%s): %s", item["id"], item["origin"], item["reason"])
 
     splits = split_articles(
-        [a for a in kept if a.id in built], data.seed, data.valid_fraction, data.test_fraction
+        [a for a in kept if a.id in built], data.seed, data.valid_fraction, data.test_fraction, data.fold
     )
     examples = {s: [e for a in splits[s] for e in built[a.id]] for s in SPLITS}
     settings = {
         "sources": sources,
+        "voice": data.voice if not data.raw else None,
         "seed": data.seed,
+        "fold": data.fold,
         "max_seq_length": data.max_seq_length,
         "min_words": data.min_words,
         "include_general": data.include_general,

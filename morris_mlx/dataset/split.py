@@ -36,11 +36,14 @@ def split_sizes(n: int, valid_fraction: float, test_fraction: float) -> tuple[in
 
 
 def split_articles(
-    articles: list[Article], seed: int, valid_fraction: float, test_fraction: float
+    articles: list[Article], seed: int, valid_fraction: float, test_fraction: float, fold: int = 0
 ) -> dict[str, list[Article]]:
     """Each kind is shuffled by a seeded hash of the article id; the kinds are then interleaved by
     relative position, so every prefix (test first, then valid) has telecom and general pieces in
-    proportion. The order inside each split is that same shuffled order."""
+    proportion. The order inside each split is that same shuffled order.
+
+    `fold` k starts the test split k test-sizes into that order (valid follows it, wrapping round), so
+    folds 0, 1, 2, ... hold out disjoint test articles: cross-validation over one corpus and seed."""
     by_kind: dict[str, list[Article]] = defaultdict(list)
     for article in articles:
         by_kind[article.kind].append(article)
@@ -50,6 +53,14 @@ def split_articles(
         keyed += [((i + 0.5) / len(group), _rank(seed, a.id), a) for i, a in enumerate(group)]
     order = [a for _, _, a in sorted(keyed, key=lambda k: (k[0], k[1]))]
     _, n_valid, n_test = split_sizes(len(order), valid_fraction, test_fraction)
+    if fold:
+        if fold < 0 or fold * n_test >= len(order):
+            raise MorrisError(
+                f"fold {fold} is out of range: {len(order)} articles with {n_test} held out make "
+                f"{max(1, len(order) // max(1, n_test))} folds (0 to {max(0, len(order) // max(1, n_test) - 1)})"
+            )
+        start = fold * n_test
+        order = order[start:] + order[:start]
     return {
         "train": order[n_test + n_valid :],
         "valid": order[n_test : n_test + n_valid],

@@ -1,9 +1,9 @@
 """Authorship attribution: does a text read like the writer, or like generic model output?
 
-A character n-gram TF-IDF representation (n = 2..4, sublinear term frequency, smoothed idf, rows L2
-normalised) feeds an L2-regularised logistic regression fitted by Newton's method. The
-regularisation strength and the vocabulary size are chosen by stratified cross-validation on held-out
-log-loss, classes are
+A character n-gram TF-IDF representation (n = 2..4 over the normalised text with a space at each end,
+sublinear term frequency, smoothed idf, rows L2 normalised) feeds an L2-regularised logistic regression
+(scikit-learn). The vocabulary is the n-grams found in the most texts, and its size and the
+regularisation strength are chosen by stratified cross-validation on held-out log-loss; classes are
 weighted equally whatever their sizes, and the cross-validated accuracy is reported so a reader can see
 whether the classifier is worth trusting. Texts the classifier was trained on (the base model's outputs)
 are scored out of fold, so they are never judged by a model that has seen them.
@@ -11,166 +11,76 @@ are scored out of fold, so they are never judged by a model that has seen them.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score, log_loss
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline, make_pipeline
+from threadpoolctl import threadpool_limits
 
 from morris_mlx.evaluation.text import normalise
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 NGRAM_RANGE = (2, 4)
 # Few features favour the most widespread n-grams (function-word fragments, punctuation habits): style
 # rather than topic. With a handful of generic texts that matters; cross-validation picks among these.
 FEATURE_GRID = (300, 1000, 3000)
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+MIN_DF = 2  # an n-gram in a single text says nothing about a style (lowered to 1 for under 4 texts)
 
 
-def ngram_counts(text: str, ngram_range: tuple[int, int] = NGRAM_RANGE) -> Counter[str]:
-    padded = f" {normalise(text)} "
-    counts: Counter[str] = Counter()
-    for n in range(ngram_range[0], ngram_range[1] + 1):
-        counts.update(padded[i : i + n] for i in range(len(padded) - n + 1))
-    return counts
+def padded(text: str) -> str:
+    """The normalised text with a space at each end, so n-grams see how words start and end."""
+    return f" {normalise(text)} "
 
 
-class TfidfVectorizer:
-    """TF-IDF over character n-grams, with a vocabulary of the most widespread n-grams of the fit set."""
-
-    def __init__(self, max_features: int = 1000, min_df: int = 2) -> None:
-        self.max_features = max_features
-        self.min_df = min_df
-        self.vocabulary: dict[str, int] = {}
-        self.idf = np.zeros(0)
-
-    def fit(self, counts: Sequence[Counter[str]]) -> TfidfVectorizer:
-        df: Counter[str] = Counter()
-        for c in counts:
-            df.update(c.keys())
-        min_df = self.min_df if len(counts) >= 2 * self.min_df else 1
-        ranked = sorted(((g, d) for g, d in df.items() if d >= min_df), key=lambda kv: (-kv[1], kv[0]))
-        self.vocabulary = {g: i for i, (g, _) in enumerate(ranked[: self.max_features])}
-        n = len(counts)
-        self.idf = np.array([math.log((1 + n) / (1 + d)) + 1.0 for _, d in ranked[: self.max_features]])
-        return self
-
-    def transform(self, counts: Sequence[Counter[str]]) -> np.ndarray:
-        X = np.zeros((len(counts), len(self.vocabulary)), dtype=np.float64)
-        for row, c in enumerate(counts):
-            for gram, count in c.items():
-                col = self.vocabulary.get(gram)
-                if col is not None:
-                    X[row, col] = 1.0 + math.log(count)
-        X *= self.idf
-        norms = np.linalg.norm(X, axis=1, keepdims=True)
-        return X / np.where(norms > 0, norms, 1.0)
+def _ngram_options() -> dict[str, Any]:
+    return {"analyzer": "char", "ngram_range": NGRAM_RANGE, "preprocessor": padded}
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # stable for large |z|, unlike 1 / (1 + exp(-z))
+def ngram_counter() -> CountVectorizer:
+    """Counts of the character n-grams the classifier reads."""
+    return CountVectorizer(**_ngram_options())
 
 
-@dataclass
-class LogisticRegression:
-    """Binary logistic regression: weighted mean log-loss + l2 / 2 * ||coef||^2 (intercept unpenalised)."""
+def widespread_columns(counts: sparse.spmatrix) -> np.ndarray:
+    """Columns of `counts` ranked by how many rows (texts) use them, those in under MIN_DF dropped.
 
-    l2: float = 1e-2
-    max_iter: int = 100
-    tol: float = 1e-9
-    coef: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    intercept: float = 0.0
-    iterations: int = 0
-
-    def _objective(self, X: np.ndarray, y: np.ndarray, w: np.ndarray, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        z = X @ theta[:-1] + theta[-1]
-        # log(1 + e^z) - y z, written to stay finite for large |z|
-        loss = float(w @ (np.logaddexp(0.0, z) - y * z)) + 0.5 * self.l2 * float(theta[:-1] @ theta[:-1])
-        residual = w * (_sigmoid(z) - y)
-        grad = np.empty_like(theta)
-        grad[:-1] = X.T @ residual + self.l2 * theta[:-1]
-        grad[-1] = residual.sum()
-        return loss, grad
-
-    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> LogisticRegression:
-        """Newton's method with a backtracking line search.
-
-        There are far fewer texts (n) than n-gram features (d), so each Newton system is solved through
-        the Woodbury identity in n dimensions: (lambda I + X'WX)^-1 = (I - X'S (lambda I + S X X' S)^-1 S X)
-        / lambda with S = W^(1/2), and the unpenalised intercept is eliminated by its Schur complement.
-        A step costs O(n^2 d + n^3) instead of O(d^3), and it converges in a few dozen steps at most.
-        """
-        n, d = X.shape
-        y = np.asarray(y, dtype=np.float64)
-        w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        w = w / w.sum()
-        gram = X @ X.T
-        theta = np.zeros(d + 1)
-        loss, grad = self._objective(X, y, w, theta)
-        for it in range(1, self.max_iter + 1):
-            self.iterations = it
-            if float(np.linalg.norm(grad)) < self.tol:
-                break
-            p = _sigmoid(X @ theta[:-1] + theta[-1])
-            sqrt_w = np.sqrt(w * p * (1.0 - p))
-            inner = np.linalg.cholesky(self.l2 * np.eye(n) + sqrt_w[:, None] * gram * sqrt_w[None, :])
-
-            def solve_a(z: np.ndarray, sqrt_w: np.ndarray = sqrt_w, inner: np.ndarray = inner) -> np.ndarray:
-                t = sqrt_w * (X @ z)
-                t = np.linalg.solve(inner.T, np.linalg.solve(inner, t))
-                return (z - X.T @ (sqrt_w * t)) / self.l2
-
-            u = X.T @ (sqrt_w**2)  # X' W 1, the coupling of the weights with the intercept
-            a_inv_u, a_inv_g = solve_a(u), solve_a(grad[:-1])
-            schur = float((sqrt_w**2).sum() - u @ a_inv_u)
-            step_b = (grad[-1] - u @ a_inv_g) / schur if schur > 1e-15 else 0.0
-            step = np.append(a_inv_g - a_inv_u * step_b, step_b)
-            decrement = float(grad @ step)
-            scale = 1.0
-            while True:  # Armijo backtracking keeps each step a descent step
-                candidate = theta - scale * step
-                new_loss, new_grad = self._objective(X, y, w, candidate)
-                if new_loss <= loss - 1e-4 * scale * decrement or scale < 1e-10:
-                    break
-                scale *= 0.5
-            theta, loss, grad = candidate, new_loss, new_grad
-        self.coef, self.intercept = theta[:-1], float(theta[-1])
-        return self
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """P(class 1) for each row."""
-        return _sigmoid(X @ self.coef + self.intercept)
+    Ties keep column order, which CountVectorizer makes alphabetical. scikit-learn's own `max_features`
+    ranks by total count instead, which favours n-grams that a few long texts repeat.
+    """
+    doc_freq = np.asarray((counts > 0).sum(axis=0)).ravel()
+    min_df = MIN_DF if counts.shape[0] >= 2 * MIN_DF else 1
+    order = np.argsort(-doc_freq, kind="stable")
+    order = order[doc_freq[order] >= min_df]
+    if len(order) == 0:
+        raise ValueError("attribution needs texts that share character n-grams; these share none")
+    return order
 
 
-def balanced_weights(y: np.ndarray) -> np.ndarray:
-    """Each class weighs the same in the loss, however many examples it has."""
-    y = np.asarray(y)
-    counts = {c: int((y == c).sum()) for c in np.unique(y)}
-    return np.array([1.0 / (len(counts) * counts[c]) for c in y])
+def balanced_logistic_regression(l2: float, n_train: int) -> LogisticRegression:
+    """Minimises the class-balanced mean log-loss + l2 / 2 * ||coef||^2 (intercept unpenalised).
 
-
-def stratified_folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Fold number (0..k-1) for each example, with every class spread evenly over the folds."""
-    y = np.asarray(y)
-    rng = np.random.default_rng(seed)
-    fold = np.empty(len(y), dtype=np.int64)
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        fold[rng.permutation(idx)] = np.arange(len(idx)) % k
-    return fold
-
-
-def log_loss(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return float((w * -(y * np.log(p) + (1 - y) * np.log(1 - p))).sum() / w.sum())
+    scikit-learn minimises C * sum_i w_i loss_i + ||coef||^2 / 2, and its "balanced" class weights sum
+    to the number of examples, so C = 1 / (l2 n) is the same problem with l2 independent of n.
+    """
+    return LogisticRegression(
+        C=1.0 / (l2 * n_train), class_weight="balanced", solver="lbfgs", tol=1e-8, max_iter=10_000
+    )
 
 
 @dataclass
 class Attributor:
     """A writer-vs-generic classifier with its cross-validated quality and out-of-fold scores."""
 
-    vectorizer: TfidfVectorizer
-    model: LogisticRegression
+    model: Pipeline  # texts -> TF-IDF over the chosen n-grams -> logistic regression
     l2: float
     max_features: int
     cv_accuracy: float  # balanced accuracy of out-of-fold predictions at the chosen l2
@@ -183,15 +93,28 @@ class Attributor:
     def prob_writer(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros(0)
-        return self.model.predict_proba(self.vectorizer.transform([ngram_counts(t) for t in texts]))
+        return self.model.predict_proba(list(texts))[:, 1]
 
 
-def _fit(
-    counts: Sequence[Counter[str]], y: np.ndarray, l2: float, max_features: int
-) -> tuple[TfidfVectorizer, LogisticRegression]:
-    vectorizer = TfidfVectorizer(max_features=max_features).fit(counts)
-    X = vectorizer.transform(counts)
-    return vectorizer, LogisticRegression(l2=l2).fit(X, y, balanced_weights(y))
+def _fold_probabilities(
+    counts: sparse.csr_matrix, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]],
+    l2_grid: Sequence[float], feature_grid: Sequence[int],
+) -> dict[tuple[int, float], np.ndarray]:
+    """Out-of-fold P(writer) for every (max_features, l2); each fold picks its vocabulary from its own
+    training texts, so held-out texts never shape the features they are judged by."""
+    oof = {(m, l2): np.empty(len(y)) for m in feature_grid for l2 in l2_grid}
+    for train, test in splits:
+        train_counts, test_counts = counts[train], counts[test]
+        ranked = widespread_columns(train_counts)
+        for max_features in feature_grid:
+            columns = ranked[:max_features]
+            for l2 in l2_grid:
+                model = make_pipeline(
+                    TfidfTransformer(sublinear_tf=True), balanced_logistic_regression(l2, len(train))
+                )
+                model.fit(train_counts[:, columns], y[train])
+                oof[max_features, l2][test] = model.predict_proba(test_counts[:, columns])[:, 1]
+    return oof
 
 
 def fit_attributor(
@@ -205,38 +128,52 @@ def fit_attributor(
     """Train on writer (label 1) vs generic (label 0) texts; needs at least 2 of each."""
     if len(writer_texts) < 2 or len(generic_texts) < 2:
         raise ValueError("attribution needs at least 2 writer texts and 2 generic texts")
-    texts = list(writer_texts) + list(generic_texts)
-    y = np.array([1.0] * len(writer_texts) + [0.0] * len(generic_texts))
-    counts = [ngram_counts(t) for t in texts]
-    k = min(folds, len(writer_texts), len(generic_texts))
-    fold = stratified_folds(y, k, seed)
-    weights = balanced_weights(y)
+    # Dozens of small fits, each making many tiny BLAS calls: handing those to a thread pool costs more
+    # than it saves, and on a machine with busy cores it made the whole fit several times slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_attributor(writer_texts, generic_texts, seed, folds, l2_grid, feature_grid)
 
-    best: tuple[float, float, int, np.ndarray] | None = None
+
+def _fit_attributor(
+    writer_texts: Sequence[str], generic_texts: Sequence[str], seed: int, folds: int,
+    l2_grid: Sequence[float], feature_grid: Sequence[int],
+) -> Attributor:
+    texts = list(writer_texts) + list(generic_texts)
+    y = np.array([1] * len(writer_texts) + [0] * len(generic_texts))
+    if not any(t.strip() for t in texts):
+        raise ValueError("attribution needs texts with words in them; these are all empty")
+    # Counted once; each fit below takes its rows and columns from this matrix.
+    counter = ngram_counter()
+    counts = counter.fit_transform(texts).tocsr()
+    k = min(folds, len(writer_texts), len(generic_texts))
+    splits = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(texts, y))
+    oof = _fold_probabilities(counts, y, splits, l2_grid, feature_grid)
+
+    weights = np.where(y == 1, 0.5 / len(writer_texts), 0.5 / len(generic_texts))
+    best: tuple[float, float, int] | None = None
     for max_features in feature_grid:
         for l2 in l2_grid:
-            oof = np.empty(len(texts))
-            for f in range(k):
-                train, test = fold != f, fold == f
-                vectorizer, model = _fit([counts[i] for i in np.flatnonzero(train)], y[train], l2, max_features)
-                oof[test] = model.predict_proba(vectorizer.transform([counts[i] for i in np.flatnonzero(test)]))
-            loss = log_loss(y, oof, weights)
+            loss = float(log_loss(y, oof[max_features, l2], sample_weight=weights, labels=[0, 1]))
             if best is None or loss < best[0] - 1e-12:
-                best = (loss, l2, max_features, oof)
+                best = (loss, l2, max_features)
     assert best is not None
-    loss, l2, max_features, oof = best
-    correct = (oof >= 0.5) == (y == 1.0)
-    balanced_accuracy = 0.5 * (correct[y == 1.0].mean() + correct[y == 0.0].mean())
-    vectorizer, model = _fit(counts, y, l2, max_features)
+    loss, l2, max_features = best
+    chosen = oof[max_features, l2]
+
+    vocabulary = counter.get_feature_names_out()[widespread_columns(counts)[:max_features]]
+    model = make_pipeline(
+        TfidfVectorizer(vocabulary=vocabulary, sublinear_tf=True, **_ngram_options()),
+        balanced_logistic_regression(l2, len(texts)),
+    )
+    model.fit(texts, y)
     return Attributor(
-        vectorizer=vectorizer,
         model=model,
         l2=l2,
         max_features=max_features,
-        cv_accuracy=float(balanced_accuracy),
+        cv_accuracy=float(balanced_accuracy_score(y, (chosen >= 0.5).astype(int))),
         cv_log_loss=loss,
         folds=k,
         n_writer=len(writer_texts),
         n_generic=len(generic_texts),
-        oof_generic=oof[len(writer_texts) :],
+        oof_generic=chosen[len(writer_texts) :],
     )

@@ -87,6 +87,42 @@ def perplexity(
     return PerplexityResult(math.exp(mean_nll), mean_nll, total_tokens, len(per_doc), per_doc)
 
 
+TEXT_TOKENS = 512  # plain text is scored on its opening: articles differ in length, openings less
+
+
+def text_perplexity(
+    generator: Generator, texts: Sequence[str], max_tokens: int = TEXT_TOKENS
+) -> PerplexityResult:
+    """Pooled perplexity of plain texts (no chat template), each on its first `max_tokens` tokens.
+
+    This is how a page of prose reads to the model, whoever wrote it: comparing the writer's held-out
+    articles with other writers' on the same topics tells learning the writer from learning the topics."""
+    total_nll, total_tokens, per_doc = 0.0, 0, []
+    for text in texts:
+        tokens = generator.encode_text(text)[:max_tokens]
+        if len(tokens) < 2:
+            continue
+        nll = token_nll(generator.logits(tokens)[:-1], tokens[1:])
+        total_nll += float(nll.sum())
+        total_tokens += len(tokens) - 1
+        per_doc.append(math.exp(float(nll.mean())))
+    if total_tokens == 0:
+        return PerplexityResult(float("nan"), float("nan"), 0, 0, [])
+    mean_nll = total_nll / total_tokens
+    return PerplexityResult(math.exp(mean_nll), mean_nll, total_tokens, len(per_doc), per_doc)
+
+
+def specificity(writer_change: float, contrast_change: float) -> float:
+    """The writer's perplexity drop over the contrast texts' drop: how much of what the adapter learned
+    is the writer rather than the topics or the genre. Above 1: more the writer; NaN when the contrast
+    perplexity did not drop: infinite when the writer's did, NaN when neither did."""
+    if math.isnan(writer_change) or math.isnan(contrast_change):
+        return float("nan")
+    if contrast_change >= 0:
+        return float("inf") if writer_change < 0 else float("nan")
+    return writer_change / contrast_change
+
+
 def relative_change(before: float, after: float) -> float:
     """(after - before) / before: -0.25 means a 25% reduction."""
     if not before or math.isnan(before) or math.isnan(after):

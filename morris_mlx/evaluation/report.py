@@ -133,16 +133,20 @@ def headline(report: dict[str, Any]) -> list[str]:
     """The few sentences a reader needs before the tables."""
     lines = []
     ppl = report.get("perplexity", {})
-    writer, generic = ppl.get("writer"), ppl.get("generic")
+    writer = ppl.get("writer_text") or ppl.get("writer")
+    voice = report.get("voice") or {}
     if writer and is_number(writer.get("change")):
         text = (
-            f"Held-out perplexity on the writer's test articles went from {fmt(writer['base'])} to "
+            f"Perplexity on the writer's held-out articles went from {fmt(writer['base'])} to "
             f"{fmt(writer['adapter'])} ({100 * writer['change']:+.1f}%)"
         )
-        if generic and is_number(generic.get("change")):
+        if is_number(voice.get("contrast_change")):
+            spec = voice.get("specificity")
             text += (
-                f"; on generic text (the base model's own outputs) it moved {100 * generic['change']:+.1f}%. "
-                "A voice adapter should lower the first much more than the second."
+                f"; on other writing about the same topics (the contrast corpus) it moved "
+                f"{100 * voice['contrast_change']:+.1f}%, so specificity (the writer's drop over the "
+                f"contrast drop) is {fmt(spec) if is_number(spec) else 'undefined'}. An adapter that learned "
+                "the writer, not just the topics, lowers the first much more than the second."
             )
         else:
             text += "."

@@ -48,6 +48,7 @@ class EvalOptions:
     model_dir: Path
     data_dir: Path
     backend: str = "auto"
+    trust_remote_code: bool = False
     seed: int = 0
     max_tokens: int = 300
     prompts: int = 12
@@ -89,8 +90,13 @@ def build_prompts(heldout: Sequence[Messages], offtopic: Sequence[str], total: i
 
 
 def load_contrast(path: Path) -> list[str]:
-    """Texts of a contrast corpus: JSONL with "messages" (assistant turn), "body" or "text" per line, or a
-    plain text file with documents separated by lines of three dashes."""
+    """Texts of a contrast corpus: a folder of Markdown articles (the bundled corpus format), JSONL with
+    "messages" (assistant turn), "body" or "text" per line, or a plain text file with documents separated
+    by lines of three dashes."""
+    if path.is_dir():
+        from morris_mlx.dataset.corpus import read_corpus
+
+        return [f"# {a.title}\n\n{a.text}" for a in read_corpus(path)]
     if not path.is_file():
         raise MorrisError(f"contrast corpus {path} does not exist; pass a JSONL or text file to --contrast")
     try:
@@ -166,20 +172,20 @@ def _mean(values: Sequence[float]) -> float:
 
 @dataclass
 class PerplexityPhase:
-    writer: perplexity.PerplexityResult
-    generic: perplexity.PerplexityResult
-    contrast: perplexity.PerplexityResult | None
+    writer: perplexity.PerplexityResult  # the held-out articles as chat turns, as the model was trained
+    writer_text: perplexity.PerplexityResult  # the same articles as plain text
+    contrast: perplexity.PerplexityResult | None  # other writing on the same topics, as plain text
 
 
 def _perplexities(
-    generator: Generator, test: Sequence[Messages], generic: Sequence[Messages],
-    contrast: Sequence[Messages], max_length: int, progress: Progress, stage: str,
+    generator: Generator, test: Sequence[Messages], contrast: Sequence[str], max_length: int,
+    progress: Progress, stage: str,
 ) -> PerplexityPhase:
     progress(f"{stage}: perplexity", 0, 1)
     result = PerplexityPhase(
         writer=perplexity.perplexity(generator, test, max_length),
-        generic=perplexity.perplexity(generator, generic, max_length),
-        contrast=perplexity.perplexity(generator, contrast, max_length) if contrast else None,
+        writer_text=perplexity.text_perplexity(generator, [m[-1]["content"] for m in test]),
+        contrast=perplexity.text_perplexity(generator, contrast) if contrast else None,
     )
     progress(f"{stage}: perplexity", 1, 1)
     return result
@@ -206,27 +212,22 @@ def run_eval(options: EvalOptions, backend: Backend | None = None, progress: Pro
     contrast_texts = load_contrast(options.contrast) if options.contrast else []
     lists = markers.load_markers(options.markers_file)
     settings = replace(options.generate, max_tokens=options.max_tokens, system_prompt=None, time_limit=None)
-    contrast_convs = [
-        _with_reply(prompts[0].messages[:-1] + [{"role": "user", "content": "Write an article."}], t)
-        for t in contrast_texts[:MAX_CONTRAST_PPL]
-    ] if prompts else []
+    contrast_ppl_texts = contrast_texts[:MAX_CONTRAST_PPL]
 
     if backend is None:
         from morris_mlx.backends import get_backend
 
-        backend = get_backend(options.backend)
+        backend = get_backend(options.backend, trust_remote_code=options.trust_remote_code)
     progress("loading the base model", 0, 1)
     generator = backend.load(options.model_dir, adapter_path=None)
     t0 = time.perf_counter()
     base_gen = generate_all(generator, prompts, settings, options.seed, progress, "base: generating")
     base_seconds = time.perf_counter() - t0
-    generic_convs = [_with_reply(p.messages, g.text) for p, g in zip(prompts, base_gen, strict=True) if g.text]
-    base_ppl = _perplexities(generator, test, generic_convs, contrast_convs, options.max_length, progress, "base")
+    base_ppl = _perplexities(generator, test, contrast_ppl_texts, options.max_length, progress, "base")
 
     progress("switching in the adapter", 0, 1)
     generator.set_adapter(options.adapter_path)
-    adapter_ppl = _perplexities(generator, test, generic_convs, contrast_convs, options.max_length, progress,
-                                "adapter")
+    adapter_ppl = _perplexities(generator, test, contrast_ppl_texts, options.max_length, progress, "adapter")
     t0 = time.perf_counter()
     adapter_gen = generate_all(generator, prompts, settings, options.seed, progress, "adapter: generating")
     adapter_seconds = time.perf_counter() - t0
@@ -354,13 +355,15 @@ def assemble(
     ms = [
         measure("ppl_writer", "Perplexity", "Writer's held-out articles", "perplexity on the test split's "
                 "article tokens", base_ppl.writer.perplexity, adapter_ppl.writer.perplexity, "lower"),
-        measure("ppl_generic", "Perplexity", "Generic text (base model's outputs)", "perplexity on the base "
-                "model's own generations; should fall much less than the writer's",
-                base_ppl.generic.perplexity, adapter_ppl.generic.perplexity, "info"),
+        measure("ppl_writer_text", "Perplexity", "Writer's held-out articles, plain text", "perplexity on "
+                f"the first {perplexity.TEXT_TOKENS} tokens of each, no chat template",
+                base_ppl.writer_text.perplexity, adapter_ppl.writer_text.perplexity, "lower"),
     ]
     if base_ppl.contrast is not None and adapter_ppl.contrast is not None:
-        ms.append(measure("ppl_contrast", "Perplexity", "Contrast corpus", "perplexity on the --contrast texts",
-                          base_ppl.contrast.perplexity, adapter_ppl.contrast.perplexity, "info"))
+        ms.append(measure("ppl_contrast", "Perplexity", "Other writers on the same topics (contrast)",
+                          f"plain-text perplexity on the contrast corpus, first {perplexity.TEXT_TOKENS} tokens; "
+                          "should fall much less than the writer's", base_ppl.contrast.perplexity,
+                          adapter_ppl.contrast.perplexity, "info"))
     ms += [
         measure("delta", "Stylometry", "Burrows' Delta to the corpus", f"mean over generated texts, "
                 f"{scores['delta_words']} most frequent words", base["delta"], adapter["delta"], "lower",
@@ -398,6 +401,14 @@ def assemble(
                 adapter["shared_span_mean"], "lower", ref["shared_span_mean"], held, unit="words"),
     ]
 
+    def voice_block() -> dict[str, Any] | None:
+        if base_ppl.contrast is None or adapter_ppl.contrast is None:
+            return None
+        writer = perplexity.relative_change(base_ppl.writer_text.perplexity, adapter_ppl.writer_text.perplexity)
+        contrast = perplexity.relative_change(base_ppl.contrast.perplexity, adapter_ppl.contrast.perplexity)
+        return {"writer_change": writer, "contrast_change": contrast,
+                "specificity": perplexity.specificity(writer, contrast)}
+
     def ppl_block(name: str) -> dict[str, Any] | None:
         b, a = getattr(base_ppl, name), getattr(adapter_ppl, name)
         if b is None or a is None:
@@ -430,7 +441,8 @@ def assemble(
             "seconds": 0.0,
         },
         "measures": ms,
-        "perplexity": {k: v for k in ("writer", "generic", "contrast") if (v := ppl_block(k)) is not None},
+        "perplexity": {k: v for k in ("writer", "writer_text", "contrast") if (v := ppl_block(k)) is not None},
+        "voice": voice_block(),
         "attribution": attr,
         "style": {k: scores[k] for k in ("base", "adapter", "reference", "corpus_markers", "heldout_markers",
                                          "length_words")},

@@ -11,20 +11,18 @@ import logging
 import tempfile
 from pathlib import Path
 
-from morris_mlx.atomic import atomic_dir
-from morris_mlx.config import ModelConfig
-from morris_mlx.errors import MorrisError
-from morris_mlx.export.checks import ModelLayout, check_fits, model_layout
-from morris_mlx.export.locate import locate_base_model, named_base
-from morris_mlx.export.peft import (
-    LoraAdapter,
+from morris_mlx.adapter_format.checks import ModelLayout, model_layout
+from morris_mlx.adapter_format.convert import read_checked
+from morris_mlx.adapter_format.mapping import (
     layers_to_transform,
-    mlx_num_layers,
     read_mlx_adapter,
-    read_peft_adapter,
     write_mlx_adapter,
     write_peft_adapter,
 )
+from morris_mlx.atomic import atomic_dir
+from morris_mlx.config import ModelConfig
+from morris_mlx.errors import MorrisError
+from morris_mlx.export.locate import locate_base_model, named_base
 from morris_mlx.export.provenance import write_adapter_provenance, write_export_record
 from morris_mlx.export.server_checks import server_problems
 from morris_mlx.registry import AdapterInfo, get_adapter
@@ -61,28 +59,6 @@ def _require_base(info: AdapterInfo, model: str | None) -> Path:
     return model_dir
 
 
-def _read_checked(info: AdapterInfo, layout: ModelLayout) -> tuple[LoraAdapter, list[int] | None, int]:
-    """(adapter, PEFT layers, mlx-lm num_layers) for either format, checked against the model."""
-    if info.format == "mlx":
-        adapter, num_layers = read_mlx_adapter(info.path)
-        layers = layers_to_transform(adapter, num_layers, layout)
-        if num_layers > layout.num_layers:
-            raise MorrisError(
-                f"{info.path} adapts the last {num_layers} blocks but {layout.model_dir} has "
-                f"{layout.num_layers}; it was trained for another base model: pass that one with --model"
-            )
-    else:
-        adapter, layers = read_peft_adapter(info.path)
-        if layers and max(layers) >= layout.num_layers:
-            raise MorrisError(
-                f"{info.path} adapts layer {max(layers)} but {layout.model_dir} has {layout.num_layers}; "
-                "it was trained for another base model: pass that one with --model"
-            )
-        num_layers = mlx_num_layers(layers, layout)
-    check_fits(adapter.shapes(), layout, f"{info.format.upper()} adapter {info.path}")
-    return adapter, layers, num_layers
-
-
 def export_peft(adapter: str | Path, out: str | Path, model: str | None = None, force: bool = False) -> Path:
     """MLX adapter -> PEFT directory that `PeftModel.from_pretrained(base, out)` loads as is."""
     info = get_adapter(str(adapter))
@@ -94,7 +70,7 @@ def export_peft(adapter: str | Path, out: str | Path, model: str | None = None, 
     model_dir = locate_base_model(info, model)
     if model_dir is not None:
         layout = model_layout(model_dir)
-        lora, layers, _ = _read_checked(info, layout)
+        lora, layers, _ = read_checked(info.path, info.format, layout)
     else:
         # Without the base the mapping is still exact; only the fit cannot be checked.
         log.warning("base model of %s not found; exporting without checking shapes (pass --model)", info.name)
@@ -127,7 +103,7 @@ def import_peft(
         log.info("the adapter's base is not on this machine; checking it against %s", model_dir)
     layout = model_layout(model_dir)
     try:
-        lora, _, num_layers = _read_checked(info, layout)
+        lora, _, num_layers = read_checked(info.path, info.format, layout)
     except MorrisError as exc:
         if fallback and named_base(info) and "another base model" in str(exc):
             raise MorrisError(
@@ -143,7 +119,7 @@ def import_peft(
 
 def _mlx_adapter_dir(info: AdapterInfo, layout: ModelLayout, scratch: Path) -> Path:
     """The adapter as an mlx-lm directory: itself, or a PEFT one converted into `scratch`."""
-    lora, _, num_layers = _read_checked(info, layout)
+    lora, _, num_layers = read_checked(info.path, info.format, layout)
     if info.format == "mlx":
         return info.path
     target = scratch / "mlx_adapter"
@@ -160,7 +136,7 @@ def export_fused(adapter: str | Path, out: str | Path, model: str | None = None,
     out = check_out(out, force, info.path)
     model_dir = _require_base(info, model)
     layout = model_layout(model_dir)
-    _read_checked(info, layout)
+    read_checked(info.path, info.format, layout)
     out.parent.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(prefix=".morris-export-", dir=out.parent) as scratch,
@@ -191,7 +167,7 @@ def export_gguf(
     layout = model_layout(model_dir)
     check_gguf_config(layout.config, str(model_dir))
     read_vocab(model_dir, int(layout.config["vocab_size"]))  # refuse an unmappable tokenizer before fusing
-    _read_checked(info, layout)
+    read_checked(info.path, info.format, layout)
     out.parent.mkdir(parents=True, exist_ok=True)
     filename = f"{info.name}-{outtype}.gguf"
     with (

@@ -2,7 +2,7 @@
 
 Loads with `mlx_lm.load(model, adapter_path=...)`, calls every LoRA layer's `fuse()` (as `mlx_lm fuse`
 does), de-quantizes a quantized base, and saves with `mlx_lm.utils.save` (safetensors, config,
-tokenizer, chat template). Then config.json gets a top-level rope_theta (DESIGN.md's trap) so that
+tokenizer, chat template). Then config.json gets a top-level rope_theta (docs/rope-trap.md) so that
 transformers and mlx-lm load the result identically.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from morris_mlx.errors import MorrisError
-from morris_mlx.models.default import fix_rope_config
+from morris_mlx.models.rope import fix_rope_config
 
 # Tokenizer files the HF tokenizer's save_pretrained may not rewrite (SentencePiece model, templates).
 _TOKENIZER_EXTRAS = ("tokenizer.model", "chat_template.jinja", "chat_template.json")

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from morris_mlx.adapter_format.tensors import Tensor, map_safetensors
 from morris_mlx.errors import MorrisError
 from morris_mlx.export.gguf_vocab import HINT, add_vocab
-from morris_mlx.export.tensors import Tensor, map_safetensors
 
 OUTTYPES = ("f16", "f32", "q8_0")
 SUPPORTED_ARCHS = ("llama", "mistral")

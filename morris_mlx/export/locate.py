@@ -47,7 +47,7 @@ def _warn_if_other(info: AdapterInfo, model_dir: Path) -> None:
     expected = base.get("fingerprint") if isinstance(base, dict) else None
     if not expected:
         return
-    from morris_mlx.training import fingerprint_model
+    from morris_mlx.models.fingerprint import fingerprint_model
 
     try:
         actual = fingerprint_model(model_dir)

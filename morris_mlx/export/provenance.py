@@ -15,10 +15,9 @@ from typing import Any
 
 from morris_mlx import __version__
 from morris_mlx.atomic import file_digests, write_json
-from morris_mlx.backends.base import PROVENANCE_FILENAME
 from morris_mlx.config import CONFIG_FILENAME
+from morris_mlx.files import ADAPTER_WEIGHTS, PROVENANCE_FILENAME
 from morris_mlx.registry import AdapterInfo
-from morris_mlx.training import ADAPTER_WEIGHTS
 
 EXPORT_RECORD = "morris_export.json"
 
@@ -54,7 +53,7 @@ def base_entry(info: AdapterInfo, model_dir: Path | None, named: str | None) -> 
     if isinstance(base, dict):
         return base
     if model_dir is not None:
-        from morris_mlx.training import fingerprint_model
+        from morris_mlx.models.fingerprint import fingerprint_model
 
         return {
             "path": str(model_dir.resolve()),

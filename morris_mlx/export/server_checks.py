@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from morris_mlx.export.tensors import read_header_shapes
+from morris_mlx.adapter_format.tensors import read_header_shapes
 
 VLLM_MAX_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 LLAMA_LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

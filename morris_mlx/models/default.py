@@ -5,14 +5,14 @@ load identically. No network is needed.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
 from pathlib import Path
 
-from morris_mlx.atomic import atomic_dir, write_json
+from morris_mlx.atomic import atomic_dir, file_digests, sha256_file, verify_files, write_json
 from morris_mlx.errors import MorrisError
+from morris_mlx.models.rope import fix_rope_config
 from morris_mlx.paths import models_dir
 
 log = logging.getLogger("morris")
@@ -28,14 +28,6 @@ def default_model_dir() -> Path:
     return models_dir() / DEFAULT_MODEL_NAME
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def find_gguf() -> Path:
     """The GGUF inside the installed package, found without importing it (its __init__ needs `llm`)."""
     spec = importlib.util.find_spec(GGUF_PACKAGE)
@@ -48,23 +40,6 @@ def find_gguf() -> Path:
     raise MorrisError(f"{GGUF_FILE} is missing from the {GGUF_PACKAGE} package; reinstall: {INSTALL_HINT}")
 
 
-def fix_rope_config(model_dir: Path) -> None:
-    """Write `rope_theta` (and `rope_scaling`) at the top level of config.json.
-
-    transformers 5 keeps them only under `rope_parameters`; mlx-lm reads the top-level key and would
-    silently fall back to 10000 (DESIGN.md, "Trap").
-    """
-    path = model_dir / "config.json"
-    config = json.loads(path.read_text())
-    params = config.get("rope_parameters") or {}
-    if "rope_theta" in params and "rope_theta" not in config:
-        config["rope_theta"] = params["rope_theta"]
-    rope_type = params.get("rope_type", "default")
-    if rope_type != "default" and "rope_scaling" not in config:
-        config["rope_scaling"] = {k: v for k, v in params.items() if k != "rope_theta"}
-    path.write_text(json.dumps(config, indent=2))
-
-
 def is_ready(model_dir: Path, verify: bool = True) -> bool:
     """True when `model_dir` holds a complete conversion whose files match its manifest."""
     manifest_path = model_dir / MANIFEST
@@ -75,12 +50,10 @@ def is_ready(model_dir: Path, verify: bool = True) -> bool:
         files = manifest["files"]
     except (ValueError, KeyError):
         return False
-    for name, expected in files.items():
-        path = model_dir / name
-        if not path.is_file() or path.stat().st_size != expected["size"]:
-            return False
-        if verify and sha256_file(path) != expected["sha256"]:
-            return False
+    try:
+        verify_files(model_dir, files, "the embedded default", "convert it again", full=verify)
+    except MorrisError:
+        return False
     return True
 
 
@@ -117,11 +90,7 @@ def setup_default(force: bool = False) -> Path:
     log.info("converting %s (one time, about a minute)", gguf_path.name)
     with atomic_dir(target, overwrite=True) as tmp:
         convert_gguf(gguf_path, tmp)
-        files = {
-            p.name: {"sha256": sha256_file(p), "size": p.stat().st_size}
-            for p in sorted(tmp.iterdir())
-            if p.is_file()
-        }
+        files = file_digests(tmp, sorted(p.name for p in tmp.iterdir() if p.is_file()))
         write_json(
             tmp / MANIFEST,
             {

@@ -142,7 +142,7 @@ def _weights(shape: ModelShape, rng: np.random.Generator, dtype: np.dtype):
 
 
 def model_config(shape: ModelShape, dtype: str) -> dict:
-    """config.json for the shape; `rope_theta` top-level and in rope_parameters (see DESIGN.md's trap)."""
+    """config.json for the shape; `rope_theta` top-level and in rope_parameters (docs/rope-trap.md)."""
     config = asdict(shape)
     config.update(
         architectures=["MistralForCausalLM" if shape.model_type == "mistral" else "LlamaForCausalLM"],

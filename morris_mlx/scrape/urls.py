@@ -75,13 +75,6 @@ def with_query_param(url: str, name: str, value: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(pairs), ""))
 
 
-def query_param(url: str, name: str) -> str | None:
-    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
-        if key == name:
-            return value
-    return None
-
-
 def non_article_reason(url: str, listing_url: str | None = None) -> str | None:
     """Why the URL alone says it is not an article (a tag, author, login, search or pagination page, a
     file, the home page), or None when it might be one. `listing_url` is the page the link was found on."""

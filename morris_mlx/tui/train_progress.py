@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from morris_mlx.backends.base import METRICS_FILENAME
 from morris_mlx.errors import MorrisError
+from morris_mlx.files import METRICS_FILENAME
 from morris_mlx.paths import adapters_dir
 
 

@@ -9,7 +9,6 @@ Both feed the same TrainProgress, so the picture is the same either way.
 from __future__ import annotations
 
 import copy
-import inspect
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -25,10 +24,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, ProgressBar, Static, Switch
 from textual.worker import Worker, get_current_worker
 
-from morris_mlx.backends.base import TrainEvent
 from morris_mlx.config import Config, validate
 from morris_mlx.errors import MorrisError
-from morris_mlx.training import checkpoints, read_metrics
+from morris_mlx.training import TrainEvent, checkpoints, read_metrics
 from morris_mlx.tui.data_view import resolve_data_dir
 from morris_mlx.tui.messages import TrainEnded, TrainRecord
 from morris_mlx.tui.session import describe_error
@@ -239,10 +237,8 @@ class TrainScreen(Screen):
             session = self.app.session
             model_dir = session.resolve_model_dir()
             backend = session.backend()
-            # A console progress bar from the backend would draw over the screen: ask for none when it
-            # can be asked (both backends take `quiet`; the protocol does not promise it).
-            extra = {"quiet": True} if "quiet" in inspect.signature(backend.train).parameters else {}
-            result = backend.train(cfg, model_dir, data_dir, adapter_dir, resume, callback, **extra)
+            # The CLI's path (the shared harness), with no console progress bar to draw over the screen.
+            result = backend.train(cfg, model_dir, data_dir, adapter_dir, resume, callback, quiet=True)
         except Exception as exc:  # noqa: BLE001 - shown as a notification; the app stays usable
             self.post_message(TrainEnded(adapter_dir, True, "failed", describe_error(exc, "training")))
             return

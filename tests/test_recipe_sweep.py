@@ -1,0 +1,51 @@
+"""The recipe sweep's verdict comes from its rows: a candidate beats the default only by more than the
+spread, and the table says when a stage has too few runs to judge."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "recipe_sweep.py"
+spec = importlib.util.spec_from_file_location("recipe_sweep", SCRIPT)
+sweep = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sweep)
+
+
+def row(candidate: str, fold: int, writer: float, contrast: float = -0.1, voice: str = "morris") -> dict:
+    return {
+        "key": sweep.run_key(candidate, voice, fold, 0), "candidate": candidate, "voice": voice, "fold": fold,
+        "seed": 0, "writer_change": writer, "contrast_change": contrast,
+        "specificity": writer / contrast, "attribution_base": 0.1, "attribution_adapter": 0.4,
+        "attribution_ratio": 4.0, "train_seconds": 300.0, "updates": 60, "best_step": 40,
+    }
+
+
+def test_a_difference_inside_the_spread_is_no_win():
+    noisy = sweep.summary([-0.30, -0.10, -0.20])
+    default = sweep.summary([-0.18, -0.22, -0.14])
+    assert not sweep.beats(noisy, default, "lower")
+    clear = sweep.summary([-0.30, -0.31, -0.29])
+    assert sweep.beats(clear, default, "lower") and not sweep.beats(default, clear, "lower")
+    assert not sweep.beats(sweep.summary([-0.5]), default, "lower")  # one run has no spread to judge by
+
+
+def test_the_verdict_names_wins_and_losses_and_the_targets():
+    runs = [row("default", f, w) for f, w in enumerate((-0.20, -0.21, -0.19))]
+    runs += [row("r8", f, w) for f, w in enumerate((-0.30, -0.31, -0.29))]
+    runs += [row("wd0.1", f, w) for f, w in enumerate((-0.22, -0.18, -0.20))]
+    text = "\n".join(sweep.stage_table(runs, "test"))
+    assert "- r8: better than the default on writer drop, specificity" in text
+    assert "wd0.1" not in text.split("| wd0.1 |")[1].split("\n", 1)[1]  # in the table, not in the verdict
+    assert "Today's default: writer drop -20.0% (target -25.0%)" in text
+
+
+def test_no_default_runs_no_verdict():
+    text = "\n".join(sweep.stage_table([row("r8", 0, -0.3)], "test"))
+    assert "No verdict" in text
+
+
+def test_attribution_ratio_handles_a_base_that_never_sounds_like_the_writer():
+    assert sweep.ratio(0.5, 0.25) == 2.0
+    assert math.isinf(sweep.ratio(0.5, 0.0)) and math.isnan(sweep.ratio(0.0, 0.0))
