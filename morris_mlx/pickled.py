@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from morris_mlx.errors import MorrisError, first_line
+from morris_mlx.files import ADAPTER_CONFIG, PEFT_PICKLED_WEIGHTS, PEFT_WEIGHTS
 
 log = logging.getLogger("morris")
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
-PEFT_PICKLE = "adapter_model.bin"
+PEFT_PICKLE = PEFT_PICKLED_WEIGHTS
 # Everything of a Hugging Face model folder but its weights: config, tokenizer, chat template.
 MODEL_SIDE_FILES = ("*.json", "*.model", "*.txt", "*.jinja", "tokenizer*")
 
@@ -79,7 +80,7 @@ def resave_peft(source: Path, dest: Path) -> Path:
     from safetensors.torch import save_file
 
     weights = source / PEFT_PICKLE
-    config = source / "adapter_config.json"
+    config = source / ADAPTER_CONFIG
     if not weights.is_file() or not config.is_file():
         raise MorrisError(
             f"{source} has no {PEFT_PICKLE} and adapter_config.json; pass a PEFT adapter folder"
@@ -98,6 +99,6 @@ def resave_peft(source: Path, dest: Path) -> Path:
             f"{weights} is not a PEFT state dict (names to tensors); pass a PEFT adapter folder"
         )
     dest.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in state.items()}, str(dest / "adapter_model.safetensors"))
-    shutil.copy2(config, dest / "adapter_config.json")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(dest / PEFT_WEIGHTS))
+    shutil.copy2(config, dest / ADAPTER_CONFIG)
     return dest

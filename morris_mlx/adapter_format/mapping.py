@@ -28,7 +28,7 @@ from morris_mlx.adapter_format.provenance import verify_adapter
 from morris_mlx.adapter_format.tensors import Tensor, read_safetensors, write_safetensors
 from morris_mlx.atomic import write_json
 from morris_mlx.errors import MorrisError
-from morris_mlx.files import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS
+from morris_mlx.files import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_PICKLED_WEIGHTS, PEFT_WEIGHTS
 
 MLX_KEY = re.compile(r"^(model\.layers\.\d+\.[A-Za-z0-9_.]+)\.(lora_a|lora_b)$")
 PEFT_KEY = re.compile(
@@ -141,7 +141,7 @@ def read_peft_adapter(peft_dir: Path) -> tuple[LoraAdapter, list[int] | None]:
     if not weights.is_file():
         extra = (
             " (a pickled adapter_model.bin is refused: `morris import peft --allow-pickle` re-saves it)"
-            if (peft_dir / "adapter_model.bin").exists()
+            if (peft_dir / PEFT_PICKLED_WEIGHTS).exists()
             else ""
         )
         raise MorrisError(f"{peft_dir} has no {PEFT_WEIGHTS}{extra}; pass a PEFT adapter directory")

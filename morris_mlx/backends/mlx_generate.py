@@ -16,6 +16,7 @@ from morris_mlx.backends.base import BatchResult, Chunk
 from morris_mlx.backends.chat_template import apply_chat_template
 from morris_mlx.config import GenerateConfig
 from morris_mlx.errors import MorrisError
+from morris_mlx.files import ADAPTER_CONFIG, MLX_WEIGHTS, PEFT_WEIGHTS
 
 log = logging.getLogger("morris")
 
@@ -69,14 +70,14 @@ def batch_sampling(settings: Sequence[GenerateConfig]) -> tuple[list[Any], list[
     return samplers, processors
 
 
-def read_mlx_adapter(adapter_path: Path, model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_mlx_adapter(adapter_path: Path, model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(adapter_config, weights) of an MLX adapter dir; a PEFT dir is imported on the fly first."""
     import mlx.core as mx
 
     adapter_path = Path(adapter_path)
     if not adapter_path.is_dir():
         raise MorrisError(f"adapter directory {adapter_path} does not exist; train one or pass another path")
-    if (adapter_path / "adapter_model.safetensors").is_file():
+    if (adapter_path / PEFT_WEIGHTS).is_file():
         import tempfile
 
         from morris_mlx.adapter_format.convert import peft_to_mlx
@@ -84,8 +85,8 @@ def read_mlx_adapter(adapter_path: Path, model_dir: Path) -> tuple[dict[str, Any
 
         verify_adapter(adapter_path)
         with tempfile.TemporaryDirectory() as tmp:
-            return read_mlx_adapter(peft_to_mlx(adapter_path, Path(tmp) / "mlx", model_dir), model_dir)
-    if not (adapter_path / "adapters.safetensors").is_file():
+            return load_mlx_adapter(peft_to_mlx(adapter_path, Path(tmp) / "mlx", model_dir), model_dir)
+    if not (adapter_path / MLX_WEIGHTS).is_file():
         raise MorrisError(
             f"{adapter_path} holds no adapter (adapters.safetensors or adapter_model.safetensors); "
             "pass the folder `morris train` wrote"
@@ -94,8 +95,8 @@ def read_mlx_adapter(adapter_path: Path, model_dir: Path) -> tuple[dict[str, Any
 
     verify_adapter(adapter_path)  # sizes and sha256 recorded when the adapter was finished
     try:
-        config = json.loads((adapter_path / "adapter_config.json").read_text())
-        weights = mx.load(str(adapter_path / "adapters.safetensors"))
+        config = json.loads((adapter_path / ADAPTER_CONFIG).read_text())
+        weights = mx.load(str(adapter_path / MLX_WEIGHTS))
     except (OSError, ValueError, RuntimeError) as exc:
         raise MorrisError(
             f"adapter in {adapter_path} is unreadable ({exc}); re-train or re-export it"
@@ -145,7 +146,7 @@ class MLXGenerator:
         from mlx_lm.tuner.utils import linear_to_lora_layers
 
         config, weights = (
-            read_mlx_adapter(adapter_path, self.model_dir) if adapter_path is not None else (None, None)
+            load_mlx_adapter(adapter_path, self.model_dir) if adapter_path is not None else (None, None)
         )
         self._restore_base()
         if config is None:

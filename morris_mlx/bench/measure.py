@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from morris_mlx.config import Config, GenerateConfig, load_config
+from morris_mlx.files import ADAPTER_CONFIG, MLX_WEIGHTS
 from morris_mlx.prompts import article_messages
 from morris_mlx.training import TrainEvent
 
@@ -105,7 +106,7 @@ def train_plain_mlx_lm(model_dir: Path, data_dir: Path, cfg: Config) -> dict[str
             steps_per_eval=10**9,
             steps_per_save=10**9,
             max_seq_length=cfg.train.max_seq_length,
-            adapter_file=str(Path(tmp) / "adapters.safetensors"),
+            adapter_file=str(Path(tmp) / MLX_WEIGHTS),
             grad_checkpoint=cfg.train.grad_checkpoint,
         )
         started = time.perf_counter()
@@ -242,8 +243,8 @@ def make_random_adapter(model_dir: Path, out: Path, rank: int = 16, seed: int = 
     for name, value in tree_flatten(model.trainable_parameters()):
         weights[name] = value if name.endswith("lora_a") else mx.random.normal(value.shape) * 0.01
     out.mkdir(parents=True, exist_ok=True)
-    mx.save_safetensors(str(out / "adapters.safetensors"), weights)
-    (out / "adapter_config.json").write_text(
+    mx.save_safetensors(str(out / MLX_WEIGHTS), weights)
+    (out / ADAPTER_CONFIG).write_text(
         json.dumps({"fine_tune_type": "lora", "num_layers": len(model.layers), "lora_parameters": params})
     )
     return out

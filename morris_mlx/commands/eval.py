@@ -15,6 +15,7 @@ from morris_mlx.commands.common import (
     positive_int,
 )
 from morris_mlx.errors import MorrisError
+from morris_mlx.files import MLX_WEIGHTS, PEFT_WEIGHTS
 
 log = logging.getLogger("morris")
 
@@ -87,7 +88,7 @@ def resolve_data(arg: str | None, adapter_path: Path) -> Path:
 def check_adapter(path: Path) -> Path:
     if not path.is_dir():
         raise MorrisError(f"adapter directory {path} does not exist; train one with `morris train` first")
-    if not any((path / name).is_file() for name in ("adapters.safetensors", "adapter_model.safetensors")):
+    if not any((path / name).is_file() for name in (MLX_WEIGHTS, PEFT_WEIGHTS)):
         raise MorrisError(
             f"{path} holds no adapter weights (adapters.safetensors); pass a trained adapter dir"
         )

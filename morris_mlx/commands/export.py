@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from morris_mlx.commands.common import ArgumentParser
+from morris_mlx.files import ADAPTER_CONFIG
 
 EXAMPLE = """examples:
   morris export peft  --adapter-path adapters/morris --out exports/morris-peft
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.format == "peft":
         from morris_mlx.export.server_checks import vllm_max_lora_rank
 
-        rank = json.loads((result / "adapter_config.json").read_text())["r"]
+        rank = json.loads((result / ADAPTER_CONFIG).read_text())["r"]
         print(
             f"serve with vLLM: vllm serve BASE --enable-lora --lora-modules {info.name}={result} "
             f"--max-lora-rank {vllm_max_lora_rank(rank)}\n"

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from morris_mlx.commands.common import ArgumentParser
+from morris_mlx.files import PEFT_WEIGHTS
 
 EXAMPLE = """examples:
   morris import peft --peft-path ~/peft/zephyr-morris --out adapters/zephyr-morris
@@ -69,4 +70,4 @@ def main(argv: list[str] | None = None) -> int:
 def is_pickled_peft(folder: Path) -> bool:
     from morris_mlx.pickled import PEFT_PICKLE
 
-    return (folder / PEFT_PICKLE).is_file() and not (folder / "adapter_model.safetensors").is_file()
+    return (folder / PEFT_PICKLE).is_file() and not (folder / PEFT_WEIGHTS).is_file()

@@ -16,6 +16,7 @@ from morris_mlx.commands.common import (
 )
 from morris_mlx.config import TrainConfig, field_help
 from morris_mlx.errors import MorrisError
+from morris_mlx.files import PROVENANCE_FILENAME
 
 log = logging.getLogger("morris")
 
@@ -160,7 +161,7 @@ def launch_distributed(args, argv: list[str], backend_name: str, adapter_path: P
     log.info("launching %d %s processes: %s", plan.processes, backend_name, " ".join(plan.command))
     started = time.time()
     code = subprocess.run(plan.command).returncode
-    provenance = adapter_path / "morris_adapter.json"
+    provenance = adapter_path / PROVENANCE_FILENAME
     # mlx.launch can exit 0 when a rank failed, so success is rank 0's finished adapter, written now.
     if code != 0 or not provenance.is_file() or provenance.stat().st_mtime < started:
         raise MorrisError(

@@ -7,16 +7,15 @@ copied as is, so the settings that made the weights travel with them.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from morris_mlx import __version__
-from morris_mlx.atomic import file_digests, write_json
+from morris_mlx.atomic import file_digests, sha256_file, write_json
 from morris_mlx.config import CONFIG_FILENAME
-from morris_mlx.files import ADAPTER_WEIGHTS, PROVENANCE_FILENAME
+from morris_mlx.files import ADAPTER_WEIGHTS, MLX_WEIGHTS, PEFT_WEIGHTS, PROVENANCE_FILENAME
 from morris_mlx.registry import AdapterInfo
 
 EXPORT_RECORD = "morris_export.json"
@@ -26,16 +25,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def source_entry(info: AdapterInfo, action: str) -> dict[str, Any]:
-    weights = info.path / ("adapters.safetensors" if info.format == "mlx" else "adapter_model.safetensors")
+    weights = info.path / (MLX_WEIGHTS if info.format == "mlx" else PEFT_WEIGHTS)
     return {
         "action": action,
         "path": str(info.path.resolve()),

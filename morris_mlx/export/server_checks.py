@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from morris_mlx.adapter_format.tensors import read_header_shapes
+from morris_mlx.files import ADAPTER_CONFIG, PEFT_WEIGHTS
 
 VLLM_MAX_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 LLAMA_LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -120,7 +121,7 @@ def _dtypes(path: Path) -> dict[str, str]:
 def server_problems(peft_dir: str | Path, base_model_dir: str | Path | None = None) -> list[str]:
     """What vLLM or TGI would reject in `peft_dir` (empty when both would load it)."""
     peft_dir = Path(peft_dir)
-    config_path, weights_path = peft_dir / "adapter_config.json", peft_dir / "adapter_model.safetensors"
+    config_path, weights_path = peft_dir / ADAPTER_CONFIG, peft_dir / PEFT_WEIGHTS
     if not config_path.is_file():
         return [f"{peft_dir} has no adapter_config.json"]
     try:

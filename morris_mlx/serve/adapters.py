@@ -64,7 +64,7 @@ def prepare_adapters(
     for name, info in resolved:
         mlx_path = info.path
         if info.format == "peft":
-            # Converted once here rather than on every switch (read_mlx_adapter would redo it each time).
+            # Converted once here rather than on every switch (load_mlx_adapter would redo it each time).
             mlx_path = import_peft(info.path, work_dir / name, model=str(generator.model_dir))
         try:
             generator.set_adapter(mlx_path, fuse=False)
