@@ -47,14 +47,14 @@ class ModelConfig:
 
 @dataclass
 class LoraConfig:
-    rank: int = _f(32, "LoRA rank r (the recipe sweep's winner, docs/recipe.md; the original used 16).")
+    rank: int = _f(32, "LoRA rank r (the first recipe sweep's pick on the bundled pastiche; the original used 16).")
     alpha: float = _f(
         64.0, "LoRA alpha; the update is scaled by alpha / rank (mlx-lm `scale`), 2.0 as in the original."
     )
     dropout: float = _f(0.1, "Dropout on the LoRA input.")
     target_modules: list[str] = _f(
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        "Linear layers to adapt: attention and MLP (the recipe sweep's winner, docs/recipe.md); "
+        "Linear layers to adapt: attention and MLP (the first recipe sweep's pick); "
         "--preset original keeps q/k/v/o only.",
     )
     num_layers: int = _f(-1, "Adapt the last N transformer blocks; -1 means all of them.")
@@ -68,7 +68,7 @@ class LoraConfig:
 class TrainConfig:
     preset: str = _f(
         "auto",
-        "auto: a schedule sized from the data (the recipe sweep's winner, docs/recipe.md); "
+        "auto: a schedule sized from the data (docs/recipe.md judges it against other recipes); "
         "original: the original Morris Bot's settings (lr 1e-4, 2 epochs, accumulation 8, constant lr).",
     )
     learning_rate: float = _f(2e-4, "Peak learning rate (Adam).")

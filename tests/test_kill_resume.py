@@ -104,6 +104,14 @@ def planned_since(out: Path, moment: float) -> bool:
         return False
 
 
+def trained_since(out: Path, moment: float, steps: int) -> bool:
+    """Whether the run started at `moment` has reported `steps` training steps."""
+    try:
+        return sum(r.get("kind") == "train" and r.get("time", 0) >= moment for r in read_metrics(out)) >= steps
+    except OSError:
+        return False
+
+
 def load_tensors(path: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
 
@@ -154,10 +162,13 @@ def run_with_kills(backend: str, model: Path, data: Path, tmp: Path) -> None:
             wait_for(proc, lambda: False, timeout=rng.uniform(0.2, 0.9) * startup)
         else:
             wait_for(proc, lambda moment=moment: planned_since(out, moment), timeout=300)
+            # Counted in steps, not seconds: the machine may be busier now than for the reference run,
+            # and a window in seconds would then end before anything happened, or after the run did.
             if kind == "training":
-                wait_for(proc, lambda: False, timeout=rng.uniform(0.0, 0.1) * training)
+                steps = rng.randint(1, 3)
+                wait_for(proc, lambda moment=moment, steps=steps: trained_since(out, moment, steps), timeout=300)
             else:
-                wait_for(proc, lambda: checkpoint_being_written(out), timeout=training)
+                wait_for(proc, lambda: checkpoint_being_written(out), timeout=300)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
