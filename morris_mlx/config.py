@@ -75,6 +75,11 @@ class TrainConfig:
     weight_decay: float = _f(
         0.0, "Decoupled weight decay on the LoRA weights (AdamW): pulls the adapter toward the base model."
     )
+    neftune_alpha: float = _f(
+        0.0,
+        "NEFTune: uniform noise of scale alpha / sqrt(tokens x hidden) on the input embeddings while "
+        "training, against memorising a small corpus (0: off; 5 is the paper's usual value).",
+    )
     epochs: float = _f(3.0, "Passes over the training set; turned into iterations.")
     iters: int | None = _f(None, "Iterations (micro-batches); overrides epochs and min_updates when set.")
     min_updates: int = _f(60, "Floor on optimizer updates, so a small corpus still gets enough steps.")
@@ -310,6 +315,7 @@ def validate(cfg: Config) -> None:
         ("data.min_words", cfg.data.min_words >= 0, "zero or more"),
         ("data.fold", cfg.data.fold >= 0, "zero or more"),
         ("train.weight_decay", 0 <= cfg.train.weight_decay < 1, "in [0, 1)"),
+        ("train.neftune_alpha", cfg.train.neftune_alpha >= 0, "zero or more"),
         ("scrape.max_articles", cfg.scrape.max_articles > 0, "positive"),
         ("scrape.max_pages", cfg.scrape.max_pages > 0, "positive"),
         ("scrape.max_bytes", cfg.scrape.max_bytes > 0, "positive"),

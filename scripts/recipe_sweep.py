@@ -44,6 +44,7 @@ CANDIDATES: dict[str, list[str]] = {
     "r16": ["--rank", "16", "--alpha", "32"],
     "dropout0.3": ["--dropout", "0.3"],
     "wd0.1": ["--weight-decay", "0.1"],
+    "neftune5": ["--neftune-alpha", "5"],
     "qkvo": QKVO,
     "last-half": ["--num-layers", "15"],  # the embedded default has 30 blocks
     "lr1e-4": ["--learning-rate", "1e-4"],

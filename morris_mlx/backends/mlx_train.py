@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -144,6 +145,33 @@ def count_tokens(dataset: Any) -> int:
 
 
 
+def neftune_noise(h: Any, alpha: float) -> Any:
+    """NEFTune (Jain et al., 2023): h + U(-m, m) with m = alpha / sqrt(sequence length x hidden size)."""
+    import mlx.core as mx
+
+    magnitude = alpha / math.sqrt(h.shape[-2] * h.shape[-1])
+    return h + mx.random.uniform(-magnitude, magnitude, h.shape).astype(h.dtype)
+
+
+def noisy_embedding(embedding: Any, alpha: float) -> Any:
+    """`embedding` that adds NEFTune noise in training mode; `as_linear` (tied output weights) unchanged."""
+    import mlx.nn as nn
+
+    class NoisyEmbedding(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = embedding
+
+        def __call__(self, x: Any) -> Any:
+            h = self.inner(x)
+            return neftune_noise(h, alpha) if self.training else h
+
+        def as_linear(self, x: Any) -> Any:
+            return self.inner.as_linear(x)
+
+    return NoisyEmbedding()
+
+
 class MLXTrainer:
     """The MLX backend's steps for the shared training harness (morris_mlx.training)."""
 
@@ -195,6 +223,11 @@ class MLXTrainer:
             else optim.Adam(learning_rate=train.learning_rate)
         )
         self.loss = mlx_global_token_loss(self.world) if self.world_size > 1 else default_loss
+        if train.neftune_alpha:
+            inner = getattr(self.model, "model", None)
+            if not hasattr(inner, "embed_tokens"):
+                raise MorrisError("NEFTune needs a model with model.embed_tokens; train without --neftune-alpha")
+            inner.embed_tokens = noisy_embedding(inner.embed_tokens, train.neftune_alpha)
         if self.cfg.train.grad_checkpoint:
             # mlx-lm patches the block *class*; finish() undoes it, so later models in this process (the
             # TUI, bench, tests) are not silently checkpointed, with other dropout draws.

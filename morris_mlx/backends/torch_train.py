@@ -164,6 +164,19 @@ class MlxAdam:
         self.torch.zero_grad(set_to_none=True)
 
 
+def neftune_hook(alpha: float) -> Any:
+    """A forward hook for the input embeddings: NEFTune noise U(-m, m), m = alpha / sqrt(tokens x hidden),
+    in training mode only (as transformers' Trainer applies it)."""
+
+    def hook(module: torch.nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
+        if not module.training:
+            return output
+        magnitude = alpha / math.sqrt(output.size(-2) * output.size(-1))
+        return output + torch.zeros_like(output).uniform_(-magnitude, magnitude)
+
+    return hook
+
+
 # checkpoints ------------------------------------------------------------------------------------------
 
 
@@ -290,6 +303,8 @@ class TorchTrainer:
         base.config.use_cache = False
         with quiet_peft():
             self.model = get_peft_model(base, lora_config)
+        if train.neftune_alpha:
+            self.model.get_input_embeddings().register_forward_hook(neftune_hook(train.neftune_alpha))
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = MlxAdam(trainable, weight_decay=train.weight_decay)
         self.forward = self.model

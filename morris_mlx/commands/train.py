@@ -42,6 +42,7 @@ MAPPING = {
     "grad_accumulation": "train.grad_accumulation",
     "learning_rate": "train.learning_rate",
     "weight_decay": "train.weight_decay",
+    "neftune_alpha": "train.neftune_alpha",
     "max_seq_length": "train.max_seq_length",
     "steps_per_eval": "train.steps_per_eval",
     "save_every": "train.save_every",
@@ -90,6 +91,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--grad-accumulation", type=positive_int, help="micro-batches per optimizer update")
     p.add_argument("--learning-rate", "--lr", type=float)
     p.add_argument("--weight-decay", type=float, metavar="W", help=field_help(TrainConfig, "weight_decay"))
+    p.add_argument("--neftune-alpha", type=float, metavar="A", help=field_help(TrainConfig, "neftune_alpha"))
     p.add_argument("--max-seq-length", type=positive_int)
     p.add_argument("--steps-per-eval", type=positive_int)
     p.add_argument("--save-every", type=positive_int)
