@@ -13,7 +13,6 @@ import os
 from importlib import resources
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 # A wheel installs as plain files, so the resource root is a real folder that Path code can read.
 BUNDLED_DIR = Path(str(resources.files("morris_mlx") / "bundled"))
 PROMPTS_DIR = BUNDLED_DIR / "prompts"

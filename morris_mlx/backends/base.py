@@ -7,6 +7,7 @@ provenance file and metrics JSONL for either, so the TUI can follow both.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,16 +77,16 @@ class Generator(Protocol):
     def encode_text(self, text: str) -> list[int]: ...
 
 
-class Backend:
+class Backend(ABC):
     """A backend: `load` gives a Generator, `trainer` the steps the training harness drives."""
 
     name: str
 
-    def load(self, model_dir: Path, adapter_path: Path | None = None, fuse: bool = True) -> Generator:
-        raise NotImplementedError
+    @abstractmethod
+    def load(self, model_dir: Path, adapter_path: Path | None = None, fuse: bool = True) -> Generator: ...
 
-    def trainer(self) -> StepTrainer:
-        raise NotImplementedError
+    @abstractmethod
+    def trainer(self) -> StepTrainer: ...
 
     def train(
         self,

@@ -69,14 +69,15 @@ def prepare(
     `cfg.model` resolves to (--model, the configured base if local, the embedded default).
     """
     data = cfg.data
+    voice = check_voice(data.voice)
     if data.raw:
         articles = read_raw(data.raw)
         sources = list(data.raw)
     else:
-        corpus = Path(corpus_dir) if corpus_dir else voice_dir(check_voice(data.voice))
+        corpus = Path(corpus_dir) if corpus_dir else voice_dir(voice)
         articles = read_corpus(corpus)
         sources = [_shown(corpus)]
-    system = load_system_prompt(voice=check_voice(data.voice))
+    system = load_system_prompt(voice=voice)
     instructions = load_instructions()
     if counter is None:
         if model_dir is None:

@@ -162,10 +162,6 @@ def generate_all(
     return out
 
 
-def _with_reply(messages: Messages, reply: str) -> Messages:
-    return [*messages, {"role": "assistant", "content": reply}]
-
-
 def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else float("nan")
 
