@@ -25,6 +25,7 @@ from typing import Any
 from morris_mlx.errors import MorrisError
 
 CONFIG_FILENAME = "morris_config.json"
+OBJECTIVES = ("sft", "dpo", "orpo")
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -70,6 +71,16 @@ class TrainConfig:
         "auto",
         "auto: a schedule sized from the data (docs/recipe.md judges it against other recipes); "
         "original: the original Morris Bot's settings (lr 1e-4, 2 epochs, accumulation 8, constant lr).",
+    )
+    objective: str = _f(
+        "sft",
+        "sft: learn the writer's articles (chat JSONL from `morris prepare`); dpo or orpo: a preference "
+        "stage on pairs from `morris pairs` (the writer's article chosen over the base model's).",
+    )
+    beta: float = _f(
+        0.1,
+        "Preference strength: DPO's beta (how far from the base model the adapter may move), ORPO's lambda "
+        "(weight of the odds-ratio term beside the chosen articles' loss).",
     )
     learning_rate: float = _f(2e-4, "Peak learning rate (Adam).")
     weight_decay: float = _f(
@@ -316,6 +327,8 @@ def validate(cfg: Config) -> None:
         ("data.fold", cfg.data.fold >= 0, "zero or more"),
         ("train.weight_decay", 0 <= cfg.train.weight_decay < 1, "in [0, 1)"),
         ("train.neftune_alpha", cfg.train.neftune_alpha >= 0, "zero or more"),
+        ("train.objective", cfg.train.objective in OBJECTIVES, "one of " + ", ".join(OBJECTIVES)),
+        ("train.beta", cfg.train.beta > 0, "positive"),
         ("scrape.max_articles", cfg.scrape.max_articles > 0, "positive"),
         ("scrape.max_pages", cfg.scrape.max_pages > 0, "positive"),
         ("scrape.max_bytes", cfg.scrape.max_bytes > 0, "positive"),

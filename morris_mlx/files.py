@@ -19,4 +19,6 @@ METRICS_FILENAME = "metrics.jsonl"
 CHECKPOINTS_DIRNAME = "checkpoints"
 CHECKPOINT_STATE = "state.json"  # the training loop's own state inside a checkpoint
 
+PAIRS_RECORD = "pairs.json"  # beside preference pairs: what made them
+
 MODEL_CONFIG = "config.json"

@@ -18,7 +18,7 @@ LAYERS = [
     ["adapter_format", "dataset", "models", "prompts", "scrape"],
     ["training"],
     ["backends", "distributed"],
-    ["export", "evaluation", "bench", "serve", "registry", "batch", "review"],
+    ["export", "evaluation", "bench", "serve", "registry", "batch", "review", "pairs"],
     ["tui"],
     ["commands"],
     ["cli", "__main__"],

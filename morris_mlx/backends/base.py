@@ -86,7 +86,8 @@ class Backend(ABC):
     def load(self, model_dir: Path, adapter_path: Path | None = None, fuse: bool = True) -> Generator: ...
 
     @abstractmethod
-    def trainer(self) -> StepTrainer: ...
+    def trainer(self, objective: str = "sft") -> StepTrainer:
+        """The steps for `objective`: "sft" (supervised), "dpo" or "orpo" (preference pairs)."""
 
     def train(
         self,
@@ -99,4 +100,5 @@ class Backend(ABC):
         quiet: bool = False,
     ) -> TrainResult:
         """Train an adapter through the one harness (morris_mlx.training), as the CLI and the TUI do."""
-        return train_adapter(self.trainer(), cfg, model_dir, data_dir, adapter_path, resume, callback, quiet)
+        trainer = self.trainer(cfg.train.objective)
+        return train_adapter(trainer, cfg, model_dir, data_dir, adapter_path, resume, callback, quiet)

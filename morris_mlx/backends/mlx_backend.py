@@ -18,5 +18,9 @@ class MLXBackend(Backend):
     def load(self, model_dir: Path, adapter_path: Path | None = None, fuse: bool = True) -> MLXGenerator:
         return MLXGenerator(Path(model_dir), adapter_path, fuse=fuse, trust_remote_code=self.trust_remote_code)
 
-    def trainer(self) -> MLXTrainer:
-        return MLXTrainer()
+    def trainer(self, objective: str = "sft") -> MLXTrainer:
+        if objective == "sft":
+            return MLXTrainer()
+        from morris_mlx.backends.mlx_prefer import MLXPreferenceTrainer
+
+        return MLXPreferenceTrainer()

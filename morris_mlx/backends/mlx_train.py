@@ -193,14 +193,17 @@ class MLXTrainer:
         self.rank, self.world_size = self.world.rank(), self.world.size()
 
     def load(self, cfg: Config, model_dir: Path, data_dir: Path) -> TrainingData:
+        self._load_model(cfg, model_dir, data_dir)
+        self.train_set, self.valid_set = load_datasets(self.data_dir, self.tokenizer, cfg)
+        return TrainingData(len(self.train_set), count_tokens(self.train_set))
+
+    def _load_model(self, cfg: Config, model_dir: Path, data_dir: Path) -> None:
         self.cfg, self.model_dir, self.data_dir = cfg, Path(model_dir), Path(data_dir)
         self.model, self.tokenizer = load_model(self.model_dir, cfg.model.trust_remote_code)
-        self.train_set, self.valid_set = load_datasets(self.data_dir, self.tokenizer, cfg)
         layers = len(self.model.layers)
         self.num_layers = layers if cfg.lora.num_layers == -1 else cfg.lora.num_layers
         if self.num_layers > layers:
             raise MorrisError(f"lora.num_layers is {self.num_layers} but the model has {layers} layers")
-        return TrainingData(len(self.train_set), count_tokens(self.train_set))
 
     def build(self, plan: TrainPlan) -> None:
         import mlx.core as mx

@@ -170,7 +170,11 @@ class TorchBackend(Backend):
             generator.set_adapter(Path(adapter_path), fuse=fuse)
         return generator
 
-    def trainer(self) -> Any:
-        from morris_mlx.backends.torch_train import TorchTrainer
+    def trainer(self, objective: str = "sft") -> Any:
+        if objective == "sft":
+            from morris_mlx.backends.torch_train import TorchTrainer
 
-        return TorchTrainer(self.device)
+            return TorchTrainer(self.device)
+        from morris_mlx.backends.torch_prefer import TorchPreferenceTrainer
+
+        return TorchPreferenceTrainer(self.device)

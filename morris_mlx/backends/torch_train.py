@@ -316,13 +316,31 @@ class TorchTrainer:
             index = torch.device(self.device).index
             self.forward = DistributedDataParallel(self.model, device_ids=[index] if "cuda" in self.device else None)
         self.accumulation = plan.grad_accumulation
-        self.train_batches = make_batches(self.train_set, train.batch_size)
-        self.valid_batches = make_batches(self.valid_set, train.batch_size)
+        self.train_batches = self.batches(self.train_set)
+        self.valid_batches = self.batches(self.valid_set)
         if train.val_batches != -1:
             keep = epoch_order(seed, 0, len(self.valid_batches))[: train.val_batches]
             self.valid_batches = [self.valid_batches[i] for i in keep]
         self._orders: dict[int, np.ndarray] = {}
         self.model.train()
+
+    def batches(self, examples: list[Any]) -> list[list[int]]:
+        return make_batches(examples, self.cfg.train.batch_size)
+
+    def batch_at(self, step: int) -> list[int]:
+        """The training batch of global step `step`: the data order is a function of (seed, epoch) only."""
+        epoch, position = divmod(step, len(self.train_batches))
+        if epoch not in self._orders:
+            self._orders = {epoch: epoch_order(self.cfg.train.seed, epoch, len(self.train_batches))}
+        return self.train_batches[self._orders[epoch][position]]
+
+    def update(self, step: int, learning_rate: float) -> None:
+        """The optimizer update after the last micro-batch of an accumulation."""
+        if self.accumulation > 1:
+            for p in self.optimizer.torch.param_groups[0]["params"]:
+                if p.grad is not None:
+                    p.grad.div_(self.accumulation)
+        self.optimizer.step(learning_rate, step // self.accumulation)
 
     def _shard(self, indices: list[int]) -> list[int]:
         """This rank's rows of a global batch, as mlx-lm's iterate_batches splits them."""
@@ -333,10 +351,7 @@ class TorchTrainer:
         return tokens.to(self.device), bounds.to(self.device)
 
     def train_step(self, step: int, learning_rate: float, apply_update: bool) -> tuple[float, int]:
-        epoch, position = divmod(step, len(self.train_batches))
-        if epoch not in self._orders:  # the data order is a function of (seed, epoch) only
-            self._orders = {epoch: epoch_order(self.cfg.train.seed, epoch, len(self.train_batches))}
-        tokens, bounds = self._batch(self.train_set, self.train_batches[self._orders[epoch][position]])
+        tokens, bounds = self._batch(self.train_set, self.batch_at(step))
         syncs = self.world_size == 1 or apply_update
         with contextlib.nullcontext() if syncs else self.forward.no_sync():
             loss, ntoks = batch_loss(self.forward, tokens, bounds)
@@ -348,11 +363,7 @@ class TorchTrainer:
         if self.world_size > 1:
             loss = self.world.all_sum(loss.detach()) / self.world_size
         if apply_update:
-            if self.accumulation > 1:
-                for p in self.optimizer.torch.param_groups[0]["params"]:
-                    if p.grad is not None:
-                        p.grad.div_(self.accumulation)
-            self.optimizer.step(learning_rate, step // self.accumulation)
+            self.update(step, learning_rate)
         return loss.item(), int(ntoks.item())
 
     def evaluate(self) -> float:

@@ -14,7 +14,7 @@ from morris_mlx.commands.common import (
     config_from_args,
     positive_int,
 )
-from morris_mlx.config import TrainConfig, field_help
+from morris_mlx.config import OBJECTIVES, TrainConfig, field_help
 from morris_mlx.errors import MorrisError
 from morris_mlx.files import PROVENANCE_FILENAME
 
@@ -24,6 +24,7 @@ EXAMPLE = """examples:
   morris train --iters 40                          # embedded default, data/processed, auto backend
   morris train --model ~/models/zephyr-7b-4bit --data data/processed --adapter-path adapters/morris
   morris train --adapter-path adapters/morris --resume   # continue after an interruption
+  morris pairs --out data/pairs && morris train --objective orpo --data data/pairs   # preference stage
   morris train --distributed --processes 2 --batch-size 2  # data parallel on this machine
   morris train --backend mlx --distributed --hostfile hosts.json --batch-size 8   # several Macs
 
@@ -34,6 +35,8 @@ hostfile (mlx.launch's format; every host needs this repository and the data at 
 MAPPING = {
     **MODEL_MAPPING,
     "preset": "train.preset",
+    "objective": "train.objective",
+    "beta": "train.beta",
     "min_updates": "train.min_updates",
     "patience": "train.patience",
     "iters": "train.iters",
@@ -85,6 +88,8 @@ def build_parser() -> ArgumentParser:
         choices=["auto", "original"],
         help="auto: schedule sized from the data (default); original: the original Morris Bot's",
     )
+    p.add_argument("--objective", choices=list(OBJECTIVES), help=field_help(TrainConfig, "objective"))
+    p.add_argument("--beta", type=float, metavar="B", help=field_help(TrainConfig, "beta"))
     p.add_argument("--min-updates", type=int, help="floor on optimizer updates (auto preset)")
     p.add_argument("--patience", type=int, help="validations without improvement before stopping (0: never)")
     p.add_argument("--batch-size", type=positive_int)

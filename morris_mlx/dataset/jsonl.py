@@ -18,6 +18,8 @@ def check_example(example: object, where: str) -> dict:
     if not isinstance(example, dict):
         raise MorrisError(f"{where}: expected a JSON object with 'messages', got {type(example).__name__}")
     messages = example.get("messages")
+    if "chosen" in example and messages is None:
+        raise MorrisError(f"{where}: a preference pair, not a chat example; train it with --objective dpo or orpo")
     if not isinstance(messages, list) or not messages:
         raise MorrisError(f"{where}: missing a non-empty 'messages' list; re-run `morris prepare`")
     for i, message in enumerate(messages):

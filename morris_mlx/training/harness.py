@@ -31,6 +31,7 @@ from morris_mlx.training.plan import (
     learning_rate_at,
     make_plan,
 )
+from morris_mlx.training.preference import describe as describe_objective
 from morris_mlx.training.progress import ProgressBar, Stopwatch, format_duration
 from morris_mlx.training.records import MetricsLog, write_provenance
 from morris_mlx.training.trainer import StepTrainer
@@ -292,6 +293,8 @@ def announce_plan(run: Run, trainer: StepTrainer) -> None:
     if trainer.rank != 0:
         return
     log.info(plan.describe() + "; the time estimate follows the first timed iterations")
+    if run.cfg.train.objective != "sft":
+        log.info("preference stage: %s", describe_objective(run.cfg.train.objective, run.cfg.train.beta))
     if trainer.world_size > 1:
         log.info("data parallel over %d processes; global batch %d", trainer.world_size, run.cfg.train.batch_size)
     if warning := corpus_warning(plan):

@@ -79,7 +79,8 @@ def training_system_prompt(data_dir: Path) -> str | None:
     path = Path(data_dir) / "train.jsonl"
     try:
         with open(path, encoding="utf-8") as fh:
-            messages = json.loads(fh.readline()).get("messages") or []
+            first_row = json.loads(fh.readline())
+            messages = first_row.get("messages") or first_row.get("prompt") or []  # chat or preference pairs
     except (OSError, ValueError, AttributeError):
         return None
     first = messages[0] if messages and isinstance(messages[0], dict) else {}

@@ -1,0 +1,125 @@
+"""The preference stage (DPO or ORPO) on torch + peft, in the shared harness.
+
+`TorchPreferenceTrainer` is the supervised `TorchTrainer` (same LoRA model, optimizer, checkpoints and
+update rule) with pairs for data and training/preference.py's losses; the MLX backend's twin is
+mlx_prefer.py, and both compute the same numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from morris_mlx.backends.torch_backend import load_tokenizer
+from morris_mlx.backends.torch_train import TorchTrainer
+from morris_mlx.config import Config
+from morris_mlx.dataset.pairs import PairExample, load_pairs, tokenize_pairs
+from morris_mlx.errors import MorrisError
+from morris_mlx.training import TrainingData, TrainPlan
+from morris_mlx.training.preference import collate_pairs, pair_batches, reply_mask
+
+
+def sequence_logps(
+    model: Any, tokens: torch.Tensor, bounds: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row: the sum of the reply tokens' log-probabilities, and how many there are."""
+    logits = model(input_ids=tokens[:, :-1]).logits.float()
+    logp = -F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:], reduction="none")
+    mask = reply_mask(torch, bounds, tokens.shape[1])
+    return (logp * mask).sum(dim=1), mask.sum(dim=1)
+
+
+def preference_loss(
+    objective: str, beta: float, logps: torch.Tensor, counts: torch.Tensor, reference: torch.Tensor
+) -> torch.Tensor:
+    """The mean loss of a batch whose rows are B chosen then B rejected replies (training/preference.py)."""
+    half = logps.shape[0] // 2
+    chosen, rejected = logps[:half], logps[half:]
+    if objective == "dpo":
+        margin = (chosen - reference[:half]) - (rejected - reference[half:])
+        return -F.logsigmoid(beta * margin).mean()
+    mean = logps / counts
+    mean_chosen, mean_rejected = mean[:half], mean[half:]
+    log_odds = (mean_chosen - mean_rejected) - (
+        torch.log1p(-torch.exp(mean_chosen)) - torch.log1p(-torch.exp(mean_rejected))
+    )
+    nll = -chosen.sum() / counts[:half].sum()
+    return nll - beta * F.logsigmoid(log_odds).mean()
+
+
+class TorchPreferenceTrainer(TorchTrainer):
+    """DPO or ORPO steps for the shared harness, on torch."""
+
+    def join(self, cfg: Config) -> None:
+        super().join(cfg)
+        if self.world_size > 1:
+            raise MorrisError("preference training runs in one process; train without --distributed")
+
+    def load(self, cfg: Config, model_dir: Path, data_dir: Path) -> TrainingData:
+        self.cfg, self.model_dir = cfg, Path(model_dir)
+        self.tokenizer = load_tokenizer(model_dir, cfg.model.trust_remote_code)
+        length = cfg.train.max_seq_length
+        self.train_set = tokenize_pairs(load_pairs(data_dir, "train"), self.tokenizer, length)
+        self.valid_set = tokenize_pairs(load_pairs(data_dir, "valid"), self.tokenizer, length)
+        if len(self.valid_set) < cfg.train.batch_size:
+            raise MorrisError(
+                f"{data_dir}/valid.jsonl has {len(self.valid_set)} pairs, fewer than the batch size "
+                f"{cfg.train.batch_size}; add validation pairs or lower --batch-size"
+            )
+        tokens = sum(len(p.chosen) + len(p.rejected) for p in self.train_set)
+        return TrainingData(len(self.train_set), tokens)
+
+    def batches(self, examples: list[Any]) -> list[list[int]]:
+        return pair_batches(examples, self.cfg.train.batch_size)
+
+    def build(self, plan: TrainPlan) -> None:
+        super().build(plan)
+        self.objective, self.beta = self.cfg.train.objective, self.cfg.train.beta
+        self.reference = {"train": self._reference(self.train_set), "valid": self._reference(self.valid_set)}
+
+    def _reference(self, pairs: list[PairExample]) -> torch.Tensor:
+        """[pairs, 2] log-probabilities of (chosen, rejected) under the model before training; DPO only."""
+        out = torch.zeros(len(pairs), 2, dtype=torch.float32)
+        if self.objective != "dpo":
+            return out
+        self.model.eval()
+        with torch.no_grad():
+            for indices in pair_batches(pairs, 1):
+                logps, _ = sequence_logps(self.model, *self._pair_batch(pairs, indices))
+                out[indices[0]] = logps.cpu()
+        self.model.train()
+        return out
+
+    def _pair_batch(self, pairs: list[PairExample], indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, bounds = collate_pairs(pairs, indices, self.cfg.train.max_seq_length)
+        return torch.from_numpy(tokens).long().to(self.device), torch.from_numpy(bounds).long().to(
+            self.device
+        )
+
+    def _loss(
+        self, split: str, pairs: list[PairExample], indices: list[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, bounds = self._pair_batch(pairs, indices)
+        logps, counts = sequence_logps(self.model, tokens, bounds)
+        reference = self.reference[split][indices].T.reshape(-1).to(self.device)  # chosen rows, then rejected
+        return preference_loss(self.objective, self.beta, logps, counts, reference), counts.sum()
+
+    def train_step(self, step: int, learning_rate: float, apply_update: bool) -> tuple[float, int]:
+        loss, ntoks = self._loss("train", self.train_set, self.batch_at(step))
+        loss.backward()
+        if apply_update:
+            self.update(step, learning_rate)
+        return loss.item(), int(ntoks.item())
+
+    def evaluate(self) -> float:
+        self.model.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for indices in self.valid_batches:
+                loss, _ = self._loss("valid", self.valid_set, indices)
+                total, count = total + loss.item() * len(indices), count + len(indices)
+        self.model.train()
+        return total / count

@@ -1,0 +1,93 @@
+"""`morris pairs`: preference pairs for `morris train --objective dpo|orpo` from prepared data."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from morris_mlx.commands.common import (
+    MODEL_MAPPING,
+    ArgumentParser,
+    adapter_base_model,
+    add_config_arg,
+    add_model_args,
+    config_from_args,
+    positive_int,
+)
+from morris_mlx.errors import MorrisError
+
+log = logging.getLogger("morris")
+
+EXAMPLE = """examples:
+  morris prepare --out data/processed
+  morris pairs --data data/processed --out data/pairs          # rejected: the base model's replies
+  morris train --objective orpo --data data/pairs --adapter-path adapters/morris-orpo
+  morris pairs --data data/processed --out data/pairs-sft --adapter-path adapters/morris   # rejected: an adapter's
+"""
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="morris pairs",
+        description="Build preference pairs without labelling: for every prepared train and valid example, the "
+        "writer's article is chosen and the model's own reply to the same prompt (base model, or --adapter-path) "
+        "is rejected. Written in TRL's conversational format (prompt/chosen/rejected), with pairs.json "
+        "recording how; the folder appears whole or not at all.",
+        epilog=EXAMPLE,
+    )
+    add_config_arg(p)
+    add_model_args(p)
+    p.add_argument(
+        "--data", metavar="DIR", default="data/processed", help="prepared data (default: %(default)s)"
+    )
+    p.add_argument("--out", metavar="DIR", required=True, help="folder for the pairs' train/valid.jsonl")
+    p.add_argument("--adapter-path", metavar="DIR", help="write the rejected replies with this adapter")
+    p.add_argument(
+        "--max-tokens",
+        type=positive_int,
+        default=256,
+        help="length of each rejected reply (default: %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=4, help="replies decoded together (default: %(default)s)"
+    )
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from morris_mlx.backends import get_backend
+    from morris_mlx.models.resolve import resolve_model
+    from morris_mlx.pairs import PairSettings, make_pairs
+
+    args = build_parser().parse_args(sys.argv[2:] if argv is None else argv)
+    cfg = config_from_args(args, MODEL_MAPPING)
+    data_dir, out_dir = Path(args.data), Path(args.out)
+    if not data_dir.is_dir():
+        raise MorrisError(
+            f"data directory {data_dir} does not exist; run `morris prepare --out {data_dir}` first"
+        )
+    if out_dir.exists() and not args.force:
+        raise MorrisError(f"{out_dir} already exists; pass --force to replace it, or choose another --out")
+    adapter_path = Path(args.adapter_path) if args.adapter_path else None
+    if adapter_path is not None and not adapter_path.is_dir():
+        raise MorrisError(
+            f"adapter directory {adapter_path} does not exist; pass the folder `morris train` wrote"
+        )
+    if cfg.model.path is None and (base := adapter_base_model(adapter_path)) is not None:
+        cfg.model.path = str(base)
+    model_dir = resolve_model(cfg.model)
+    generator = get_backend(cfg.model.backend, trust_remote_code=cfg.model.trust_remote_code).load(
+        model_dir, adapter_path
+    )
+    settings = PairSettings(max_tokens=args.max_tokens, seed=args.seed, batch_size=args.batch_size)
+
+    def progress(done: int, total: int) -> None:
+        log.info("rejected replies: %d of %d", done, total)
+
+    counts = make_pairs(data_dir, out_dir, generator, settings, overwrite=args.force, progress=progress)
+    print(f"pairs: {out_dir} ({counts['train']} train, {counts['valid']} valid)")
+    print(f"train with: morris train --objective orpo --data {out_dir}")
+    return 0

@@ -1,0 +1,64 @@
+"""The preference stage's batches and losses, written once for both backends' tensors.
+
+A micro-batch of B pairs is one padded matrix of 2B rows, the chosen replies first and the rejected ones
+after, as TRL's "concatenated forward" does; a row's log-probability is the sum over its reply tokens.
+
+- DPO (Rafailov et al., 2023), TRL's "sigmoid" loss: -log sigmoid(beta * ((c - c_ref) - (r - r_ref))), the
+  reference being the model before training (LoRA starts as a no-op, so that is the base model); its
+  log-probabilities are computed once at the start and never change.
+- ORPO (Hong et al., 2024): the chosen replies' mean token loss plus beta (the paper's lambda) times
+  -log sigmoid(log odds(chosen) - log odds(rejected)), odds from each reply's mean token log-probability.
+  No reference model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from morris_mlx.dataset.pairs import PairExample
+
+PAD_TO = 32  # widths of 1 + a multiple of 32 tokens, as mlx-lm's batches
+
+
+def pair_batches(pairs: list[PairExample], batch_size: int) -> list[list[int]]:
+    """Pair indices sorted by length and cut into whole batches (a remainder is dropped, as mlx-lm does)."""
+    order = sorted(range(len(pairs)), key=lambda i: pairs[i].length)
+    return [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
+
+
+def epoch_order(seed: int, epoch: int, n_batches: int) -> np.ndarray:
+    """The batch order of an epoch: a function of (seed, epoch) only, so a resumed run sees the same data."""
+    return np.random.RandomState(seed + epoch).permutation(n_batches)
+
+
+def collate_pairs(
+    pairs: list[PairExample], indices: list[int], max_seq_length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens [2B, width], bounds [2B, 2]): chosen rows, then rejected rows, zero-padded; a bound row is
+    (first reply token, length) of the sequence as cut to `max_seq_length`."""
+    rows = [(pairs[i].chosen, pairs[i].chosen_offset) for i in indices]
+    rows += [(pairs[i].rejected, pairs[i].rejected_offset) for i in indices]
+    longest = max(len(tokens) for tokens, _ in rows)
+    width = min(1 + PAD_TO * ((longest + PAD_TO - 1) // PAD_TO), max_seq_length)
+    tokens = np.zeros((len(rows), width), np.int32)
+    bounds = np.zeros((len(rows), 2), np.int32)
+    for row, (ids, offset) in enumerate(rows):
+        length = min(len(ids), width)
+        tokens[row, :length] = ids[:length]
+        bounds[row] = (offset, length)
+    return tokens, bounds
+
+
+def reply_mask(xp: Any, bounds: Any, width: int) -> Any:
+    """[rows, width - 1] mask of the targets that are reply tokens (target j is token j + 1), for numpy,
+    mlx.core or torch as `xp` (anything with arange and broadcasting comparisons)."""
+    steps = xp.arange(1, width)
+    return (steps >= bounds[:, 0:1]) & (steps < bounds[:, 1:2])
+
+
+def describe(objective: str, beta: float) -> str:
+    if objective == "dpo":
+        return f"DPO, beta {beta:g}, reference: the base model"
+    return f"ORPO, lambda {beta:g}"

@@ -1,0 +1,265 @@
+"""The preference stage (DPO, ORPO) on both backends: the losses against their papers' formulas, the two
+backends against each other, and the harness's promises (resume, early stopping, provenance) for pairs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from morris_mlx.config import load_config
+from morris_mlx.dataset.pairs import load_pairs, pair_from_example
+from morris_mlx.errors import MorrisError
+from morris_mlx.training import read_metrics
+
+torch = pytest.importorskip("torch")
+
+# Per-sequence log-probabilities summed over the reply, for a batch of three pairs.
+CHOSEN = np.array([-120.5, -80.25, -200.0])
+REJECTED = np.array([-60.0, -90.5, -150.75])
+REF_CHOSEN = np.array([-118.0, -85.0, -190.0])
+REF_REJECTED = np.array([-61.0, -88.0, -149.0])
+CHOSEN_TOKENS = np.array([100.0, 64.0, 180.0])
+REJECTED_TOKENS = np.array([50.0, 70.0, 120.0])
+BETA = 0.1
+
+
+def log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -x)
+
+
+def textbook_dpo() -> float:
+    margin = (CHOSEN - REF_CHOSEN) - (REJECTED - REF_REJECTED)
+    return float(np.mean(-log_sigmoid(BETA * margin)))
+
+
+def textbook_orpo() -> float:
+    a_c, a_r = CHOSEN / CHOSEN_TOKENS, REJECTED / REJECTED_TOKENS
+    log_odds = (a_c - a_r) - (np.log1p(-np.exp(a_c)) - np.log1p(-np.exp(a_r)))
+    nll = -CHOSEN.sum() / CHOSEN_TOKENS.sum()
+    return float(nll - BETA * np.mean(log_sigmoid(log_odds)))
+
+
+@pytest.mark.parametrize("objective, expected", [("dpo", textbook_dpo), ("orpo", textbook_orpo)])
+def test_torch_loss_is_the_papers_formula(objective, expected):
+    from morris_mlx.backends.torch_prefer import preference_loss
+
+    logps = torch.tensor(np.concatenate([CHOSEN, REJECTED]), dtype=torch.float64)
+    counts = torch.tensor(np.concatenate([CHOSEN_TOKENS, REJECTED_TOKENS]), dtype=torch.float64)
+    reference = torch.tensor(np.concatenate([REF_CHOSEN, REF_REJECTED]), dtype=torch.float64)
+    assert preference_loss(objective, BETA, logps, counts, reference).item() == pytest.approx(
+        expected(), rel=1e-9
+    )
+
+
+@pytest.mark.parametrize("objective, expected", [("dpo", textbook_dpo), ("orpo", textbook_orpo)])
+def test_mlx_loss_is_the_papers_formula(objective, expected, monkeypatch):
+    mx = pytest.importorskip("mlx.core")
+    from morris_mlx.backends import mlx_prefer
+
+    fixed = (
+        mx.array(np.concatenate([CHOSEN, REJECTED])),
+        mx.array(np.concatenate([CHOSEN_TOKENS, REJECTED_TOKENS])),
+    )
+    monkeypatch.setattr(mlx_prefer, "sequence_logps", lambda model, tokens, bounds: fixed)
+    reference = mx.array(np.concatenate([REF_CHOSEN, REF_REJECTED]))
+    loss, tokens = mlx_prefer.preference_loss(objective, BETA, None, None, None, reference)
+    assert loss.item() == pytest.approx(expected(), rel=1e-5)
+    assert tokens.item() == CHOSEN_TOKENS.sum() + REJECTED_TOKENS.sum()
+
+
+def write_pairs(chat_dir: Path, out: Path) -> Path:
+    """Pairs whose rejected replies are upbeat press-release prose, unlike the chosen gloomy ones."""
+    out.mkdir(parents=True)
+    for split in ("train", "valid"):
+        rows = [json.loads(line) for line in (chat_dir / f"{split}.jsonl").read_text().splitlines()]
+        pairs = [
+            pair_from_example(
+                row, f"We are delighted to announce record growth in item {i}. Customers love it."
+            )
+            for i, row in enumerate(rows)
+        ]
+        (out / f"{split}.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    return out
+
+
+@pytest.fixture()
+def pairs_dir(tiny_data, tmp_path) -> Path:
+    return write_pairs(tiny_data, tmp_path / "pairs")
+
+
+OVERRIDES = {
+    "train.iters": 8,
+    "train.save_every": 4,
+    "train.steps_per_eval": 4,
+    "train.learning_rate": 1e-3,
+    "train.warmup_steps": 0,
+    "lora.rank": 4,
+    "lora.dropout": 0.0,
+}
+
+
+def backend(name: str):
+    if name == "mlx":
+        pytest.importorskip("mlx.core")
+        from morris_mlx.backends.mlx_backend import MLXBackend
+
+        return MLXBackend()
+    from morris_mlx.backends.torch_backend import TorchBackend
+
+    return TorchBackend("cpu")
+
+
+def train(
+    name: str,
+    model: Path,
+    data: Path,
+    out: Path,
+    objective: str,
+    resume: bool = False,
+    callback=None,
+    **extra,
+):
+    cfg = load_config(overrides={**OVERRIDES, "train.objective": objective, **extra})
+    return backend(name).train(cfg, model, data, out, resume=resume, callback=callback, quiet=True)
+
+
+def metric(adapter: Path, kind: str, key: str) -> dict[int, float]:
+    return {r["step"]: r[key] for r in read_metrics(adapter) if r["kind"] == kind}
+
+
+@pytest.mark.parametrize("objective", ["dpo", "orpo"])
+def test_both_backends_start_from_the_same_loss_and_learn_the_preference(
+    objective, tiny_model, pairs_dir, tmp_path
+):
+    first = {}
+    for name in ("torch", "mlx"):
+        out = tmp_path / name
+        result = train(name, tiny_model, pairs_dir, out, objective)
+        val = metric(out, "val", "val_loss")
+        first[name] = val[0]
+        assert val[8] < val[0] and result.best_val_loss < val[0]
+        provenance = json.loads((out / "morris_adapter.json").read_text())
+        assert provenance["config"]["train"]["objective"] == objective
+        assert provenance["system_prompt"] == "You are a gloomy British telecom columnist."
+    # Before the first update LoRA is a no-op, so both backends see the base model.
+    assert first["torch"] == pytest.approx(first["mlx"], abs=1e-4)
+    if objective == "dpo":  # the policy is its own reference: sigmoid(0) for every pair
+        assert first["torch"] == pytest.approx(math.log(2), abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["torch", "mlx"])
+def test_a_stopped_dpo_run_resumes_to_the_same_adapter(name, tiny_model, pairs_dir, tmp_path):
+    train(name, tiny_model, pairs_dir, tmp_path / "full", "dpo")
+    stopped = train(
+        name,
+        tiny_model,
+        pairs_dir,
+        tmp_path / "cut",
+        "dpo",
+        callback=lambda e: e.kind == "train" and e.step == 4,
+    )
+    assert stopped.stopped_early and stopped.steps == 4
+    train(name, tiny_model, pairs_dir, tmp_path / "cut", "dpo", resume=True)
+    full, cut = metric(tmp_path / "full", "train", "loss"), metric(tmp_path / "cut", "train", "loss")
+    for step in range(5, 9):  # the reference log-probabilities are the base model's again after resuming
+        assert cut[step] == pytest.approx(full[step], abs=1e-5)
+
+
+def test_preference_training_stops_early_and_keeps_an_adapter(tiny_model, pairs_dir, tmp_path):
+    out = tmp_path / "a"
+    result = train(
+        "torch",
+        tiny_model,
+        pairs_dir,
+        out,
+        "orpo",
+        **{"train.learning_rate": 1e-12, "train.patience": 1, "train.steps_per_eval": 2, "train.iters": 16},
+    )
+    assert result.stopped_early and result.steps < 16
+    assert (out / "adapter_model.safetensors").is_file() and (out / "morris_adapter.json").is_file()
+
+
+@pytest.mark.parametrize("name", ["torch", "mlx"])
+def test_the_wrong_kind_of_data_is_a_clear_error_before_anything_is_written(
+    name, tiny_model, tiny_data, pairs_dir, tmp_path
+):
+    with pytest.raises(MorrisError, match="not a preference pair; build them with `morris pairs"):
+        train(name, tiny_model, tiny_data, tmp_path / "a", "orpo")
+    with pytest.raises(MorrisError, match="a preference pair, not a chat example; train it with --objective"):
+        train(name, tiny_model, pairs_dir, tmp_path / "b", "sft")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_broken_pairs_name_the_line(pairs_dir):
+    lines = (pairs_dir / "valid.jsonl").read_text().splitlines()
+    broken = json.loads(lines[1])
+    broken["rejected"] = [{"role": "assistant", "content": "  "}]
+    (pairs_dir / "valid.jsonl").write_text("\n".join([lines[0], json.dumps(broken), *lines[2:]]) + "\n")
+    with pytest.raises(MorrisError, match=r"valid.jsonl line 2: the rejected reply is empty"):
+        load_pairs(pairs_dir, "valid")
+    broken["rejected"] = "text"
+    (pairs_dir / "valid.jsonl").write_text(json.dumps(broken) + "\n")
+    with pytest.raises(MorrisError, match=r"line 1: 'rejected' must be a list holding one assistant message"):
+        load_pairs(pairs_dir, "valid")
+
+
+# morris pairs ---------------------------------------------------------------------------------------
+
+
+def morris(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "morris_mlx", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_pairs_command_builds_pairs_from_the_models_own_replies(tiny_model, tiny_data, tmp_path):
+    out = tmp_path / "pairs"
+    run = morris(
+        "pairs",
+        "--model",
+        str(tiny_model),
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(out),
+        "--max-tokens",
+        "12",
+        "--backend",
+        "torch",
+    )
+    assert run.returncode == 0, run.stderr
+    chat = {
+        s: [json.loads(x) for x in (tiny_data / f"{s}.jsonl").read_text().splitlines()]
+        for s in ("train", "valid")
+    }
+    for split in ("train", "valid"):
+        pairs = load_pairs(out, split)
+        assert len(pairs) == len(chat[split])
+        for pair, row in zip(pairs, chat[split], strict=True):
+            assert pair["prompt"] == row["messages"][:-1]
+            assert pair["chosen"] == row["messages"][-1:]
+            assert pair["rejected"][0]["content"] != row["messages"][-1]["content"]
+    record = json.loads((out / "pairs.json").read_text())
+    assert record["settings"]["max_tokens"] == 12 and record["pairs"] == {"train": 16, "valid": 4}
+
+    again = morris("pairs", "--model", str(tiny_model), "--data", str(tiny_data), "--out", str(out))
+    assert again.returncode == 2 and "already exists; pass --force" in again.stderr
+
+
+def test_pairs_command_bad_input_exits_2_and_writes_nothing(tiny_model, tiny_data, tmp_path):
+    out = tmp_path / "pairs"
+    missing = morris("pairs", "--model", str(tiny_model), "--data", str(tmp_path / "nope"), "--out", str(out))
+    assert missing.returncode == 2 and "does not exist; run `morris prepare" in missing.stderr
+    (tiny_data / "valid.jsonl").write_text('{"messages": "oops"}\n')
+    broken = morris(
+        "pairs", "--model", str(tiny_model), "--data", str(tiny_data), "--out", str(out), "--backend", "torch"
+    )
+    assert broken.returncode == 2 and "valid.jsonl line 1" in broken.stderr
+    assert not out.exists() and not (tmp_path / "pairs.partial").exists()
