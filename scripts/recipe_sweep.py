@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +37,42 @@ BASELINE = "default"
 
 QKVO = ["--target-modules", "q_proj", "k_proj", "v_proj", "o_proj"]
 
-# name -> extra `morris train` flags, each a change from today's defaults ("default": no flags).
-CANDIDATES: dict[str, list[str]] = {
-    BASELINE: [],
-    "original": ["--preset", "original"],
-    "r8": ["--rank", "8", "--alpha", "16"],
-    "r16": ["--rank", "16", "--alpha", "32"],
-    "dropout0.3": ["--dropout", "0.3"],
-    "wd0.1": ["--weight-decay", "0.1"],
-    "neftune5": ["--neftune-alpha", "5"],
-    "qkvo": QKVO,
-    "last-half": ["--num-layers", "15"],  # the embedded default has 30 blocks
-    "lr1e-4": ["--learning-rate", "1e-4"],
-    "no-early-stop": ["--patience", "0"],
-    "patience6": ["--patience", "6"],
+
+@dataclass(frozen=True)
+class Recipe:
+    """A change from today's defaults: `morris train` flags, `morris prepare` flags (a candidate with its
+    own prepared data), and whether it trains on preference pairs built from the prepared data."""
+
+    train: tuple[str, ...] = ()
+    prepare: tuple[str, ...] = ()
+    pairs: bool = False
+
+    def flags(self) -> str:
+        parts = [*(["prepare", *self.prepare] if self.prepare else []),
+                 *(["pairs"] if self.pairs else []), *self.train]
+        return " ".join(parts) or "(defaults)"
+
+
+CANDIDATES: dict[str, Recipe] = {
+    BASELINE: Recipe(),
+    "original": Recipe(("--preset", "original")),
+    "r8": Recipe(("--rank", "8", "--alpha", "16")),
+    "r16": Recipe(("--rank", "16", "--alpha", "32")),
+    "dropout0.3": Recipe(("--dropout", "0.3")),
+    "wd0.1": Recipe(("--weight-decay", "0.1")),
+    "neftune5": Recipe(("--neftune-alpha", "5")),
+    "qkvo": Recipe(tuple(QKVO)),
+    "last-half": Recipe(("--num-layers", "15")),  # the embedded default has 30 blocks
+    "lr1e-4": Recipe(("--learning-rate", "1e-4")),
+    "no-early-stop": Recipe(("--patience", "0")),
+    "patience6": Recipe(("--patience", "6")),
+    # More examples from the same text: articles cut at paragraphs into parts of at most 384 tokens.
+    "chunks384": Recipe(prepare=("--max-seq-length", "384")),
+    # More validation text (7 articles instead of 3); the test articles of each fold stay the same.
+    "valid20": Recipe(prepare=("--valid-fraction", "0.2")),
+    # The preference stage instead of supervised training: chosen = the writer, rejected = the base model.
+    "orpo": Recipe(("--objective", "orpo"), pairs=True),
+    "dpo": Recipe(("--objective", "dpo"), pairs=True),
 }
 
 # What each row records, how the table shows it, and which way is better.
@@ -71,11 +94,22 @@ def run_key(candidate: str, voice: str, fold: int, seed: int) -> str:
     return f"{candidate}/{voice}/fold{fold}/seed{seed}"
 
 
-def prepared(voice: str, fold: int, root: Path) -> Path:
-    data = root / "data" / f"{voice}-fold{fold}"
+def prepared(voice: str, fold: int, root: Path, recipe: Recipe) -> Path:
+    """The fold's prepared data for `recipe` (its own folder when it prepares differently)."""
+    suffix = "-" + "".join(recipe.prepare).replace("--", "_") if recipe.prepare else ""
+    data = root / "data" / f"{voice}-fold{fold}{suffix}"
     if not (data / "train.jsonl").is_file():
-        morris("prepare", "--voice", voice, "--fold", str(fold), "--out", str(data), "--max-seq-length", "1024")
+        morris("prepare", "--voice", voice, "--fold", str(fold), "--out", str(data), "--max-seq-length", "1024",
+               *recipe.prepare)
     return data
+
+
+def pairs_of(data: Path) -> Path:
+    """Preference pairs of prepared `data`: rejected replies from the base model, 256 tokens each."""
+    pairs = data.with_name(data.name + "-pairs")
+    if not (pairs / "train.jsonl").is_file():
+        morris("pairs", "--backend", "torch", "--data", str(data), "--out", str(pairs), "--force")
+    return pairs
 
 
 def ratio(adapter: float | None, base: float | None) -> float:
@@ -86,13 +120,14 @@ def ratio(adapter: float | None, base: float | None) -> float:
 
 
 def run_one(candidate: str, voice: str, fold: int, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    root = REPO / args.out
-    data = prepared(voice, fold, root)
+    root, recipe = REPO / args.out, CANDIDATES[candidate]
+    data = prepared(voice, fold, root, recipe)
     adapter = root / "adapters" / f"{candidate}-{voice}-fold{fold}-seed{seed}"
     if not (adapter / "morris_adapter.json").is_file():
         resume = ["--resume"] if (adapter / "checkpoints").is_dir() else []
-        morris("train", "--backend", args.backend, "--data", str(data), "--adapter-path", str(adapter),
-               "--seed", str(seed), "--max-seq-length", "1024", *resume, *CANDIDATES[candidate])
+        train_data = pairs_of(data) if recipe.pairs else data
+        morris("train", "--backend", args.backend, "--data", str(train_data), "--adapter-path", str(adapter),
+               "--seed", str(seed), "--max-seq-length", "1024", *resume, *recipe.train)
     report_path = adapter / "eval" / "report"
     if not report_path.with_suffix(".json").is_file():
         morris("eval", "--backend", args.backend, "--adapter-path", str(adapter), "--data", str(data),
@@ -105,7 +140,7 @@ def run_one(candidate: str, voice: str, fold: int, seed: int, args: argparse.Nam
     return {
         "key": run_key(candidate, voice, fold, seed),
         "candidate": candidate,
-        "flags": " ".join(CANDIDATES[candidate]) or "(defaults)",
+        "flags": recipe.flags(),
         "voice": voice,
         "fold": fold,
         "seed": seed,

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "recipe_sweep.py"
 spec = importlib.util.spec_from_file_location("recipe_sweep", SCRIPT)
 sweep = importlib.util.module_from_spec(spec)
+sys.modules["recipe_sweep"] = sweep  # dataclasses look their module up while the script loads
 spec.loader.exec_module(sweep)
 
 
@@ -49,3 +51,15 @@ def test_no_default_runs_no_verdict():
 def test_attribution_ratio_handles_a_base_that_never_sounds_like_the_writer():
     assert sweep.ratio(0.5, 0.25) == 2.0
     assert math.isinf(sweep.ratio(0.5, 0.0)) and math.isnan(sweep.ratio(0.0, 0.0))
+
+
+def test_recipes_that_prepare_differently_get_their_own_data(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(sweep, "morris", lambda *args: calls.append(args))
+    plain = sweep.prepared("morris", 1, tmp_path, sweep.CANDIDATES["default"])
+    chunks = sweep.prepared("morris", 1, tmp_path, sweep.CANDIDATES["chunks384"])
+    assert plain.name == "morris-fold1" and chunks != plain and chunks.name.startswith("morris-fold1-")
+    assert calls[1][-2:] == ("--max-seq-length", "384")
+    assert sweep.pairs_of(plain).name == "morris-fold1-pairs" and calls[2][0] == "pairs"
+    assert sweep.CANDIDATES["orpo"].flags() == "pairs --objective orpo"
+    assert sweep.CANDIDATES["default"].flags() == "(defaults)"
