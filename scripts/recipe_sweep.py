@@ -8,6 +8,7 @@ attributes generated text to the writer against the base model, and the training
 
     python scripts/recipe_sweep.py screen --voices morris --folds 0,1,2 --seeds 0 --only default,r8,wd0.1
     python scripts/recipe_sweep.py final --voices morris,ledger --folds 0,1,2 --seeds 0,1 --only default,r8
+    python scripts/recipe_sweep.py rescore --only default,neftune5   # re-evaluate rows of an older yardstick
     python scripts/recipe_sweep.py table          # rewrite docs/recipe.md from docs/recipe.json
 
 Runs are resumable and kept: each finished run is a row of docs/recipe.json (adapters and reports stay
@@ -34,6 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 RECORD = REPO / "docs" / "recipe.json"
 TABLE = REPO / "docs" / "recipe.md"
 BASELINE = "default"
+# Version of the scoring: rows scored otherwise are left out of the table until `rescore` re-evaluates
+# them. 2: the attribution classifier's "not the writer" side holds the base model's own replies too.
+YARDSTICK = 2
 
 QKVO = ["--target-modules", "q_proj", "k_proj", "v_proj", "o_proj"]
 
@@ -119,7 +123,10 @@ def ratio(adapter: float | None, base: float | None) -> float:
     return adapter / base if base > 0 else (math.inf if adapter > 0 else math.nan)
 
 
-def run_one(candidate: str, voice: str, fold: int, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_one(
+    candidate: str, voice: str, fold: int, seed: int, args: argparse.Namespace, rescore: bool = False
+) -> dict[str, Any]:
+    """Train (unless the adapter is finished) and evaluate (unless a report exists and not `rescore`)."""
     root, recipe = REPO / args.out, CANDIDATES[candidate]
     data = prepared(voice, fold, root, recipe)
     adapter = root / "adapters" / f"{candidate}-{voice}-fold{fold}-seed{seed}"
@@ -129,7 +136,7 @@ def run_one(candidate: str, voice: str, fold: int, seed: int, args: argparse.Nam
         morris("train", "--backend", args.backend, "--data", str(train_data), "--adapter-path", str(adapter),
                "--seed", str(seed), "--max-seq-length", "1024", *resume, *recipe.train)
     report_path = adapter / "eval" / "report"
-    if not report_path.with_suffix(".json").is_file():
+    if rescore or not report_path.with_suffix(".json").is_file():
         morris("eval", "--backend", args.backend, "--adapter-path", str(adapter), "--data", str(data),
                "--prompts", str(args.prompts), "--max-tokens", str(args.max_tokens), "--seed", "0",
                "--out", str(report_path))
@@ -139,6 +146,7 @@ def run_one(candidate: str, voice: str, fold: int, seed: int, args: argparse.Nam
     metrics = provenance.get("metrics") or {}
     return {
         "key": run_key(candidate, voice, fold, seed),
+        "yardstick": YARDSTICK,
         "candidate": candidate,
         "flags": recipe.flags(),
         "voice": voice,
@@ -169,8 +177,18 @@ def load_record() -> dict[str, Any]:
     return {"runs": [], "superseded": data} if isinstance(data, list) else data
 
 
-def save_record(record: dict[str, Any]) -> None:
+def save_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Add `row` to docs/recipe.json, replacing an older row of its run, and return the whole record.
+    Read afresh each time, so two sweeps writing rows (a screen and a rescore) keep each other's."""
+    record = load_record()
+    record["runs"] = [r for r in record["runs"] if r["key"] != row["key"]] + [row]
     RECORD.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
+    return record
+
+
+def current(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows scored with today's yardstick (older ones wait for `rescore`)."""
+    return [r for r in runs if r.get("yardstick") == YARDSTICK]
 
 
 def summary(values: list[float]) -> tuple[float, float, int]:
@@ -239,7 +257,7 @@ def verdict(stats: dict[str, dict[str, tuple[float, float, int]]]) -> list[str]:
 
 
 def write_table(record: dict[str, Any]) -> str:
-    runs = record["runs"]
+    runs, waiting = current(record["runs"]), len(record["runs"]) - len(current(record["runs"]))
     screen = [r for r in runs if r["voice"] == "morris" and r["seed"] == 0]
     both = [r for r in runs if r["voice"] in ("morris", "ledger")]
     out = [
@@ -261,6 +279,8 @@ def write_table(record: dict[str, Any]) -> str:
         "",
         *stage_table(screen, "Screen: the morris voice, training seed 0, every fold"),
         *stage_table(both, "Both voices, every fold and seed"),
+        *([f"{waiting} older rows were scored with an earlier yardstick and wait for `rescore`.", ""]
+          if waiting else []),
         "### Runs",
         "",
         "| run | writer drop | contrast drop | specificity | attributed (base -> adapter) | updates | best step "
@@ -281,7 +301,7 @@ def write_table(record: dict[str, Any]) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", choices=["screen", "final", "table"])
+    p.add_argument("stage", choices=["screen", "final", "rescore", "table"])
     p.add_argument("--voices", default="morris", help="comma list of bundled voices")
     p.add_argument("--folds", default="0,1,2")
     p.add_argument("--seeds", default="0")
@@ -296,15 +316,15 @@ def main() -> int:
         unknown = [c for c in args.only.split(",") if c not in CANDIDATES]
         if unknown:
             p.error(f"unknown candidates {unknown}; choose from {', '.join(CANDIDATES)}")
-        done = {r["key"] for r in record["runs"]}
         for candidate in args.only.split(","):
             for voice in args.voices.split(","):
                 for fold in (int(f) for f in args.folds.split(",")):
                     for seed in (int(s) for s in args.seeds.split(",")):
-                        if run_key(candidate, voice, fold, seed) in done:
+                        row = {r["key"]: r for r in load_record()["runs"]}.get(run_key(candidate, voice, fold, seed))
+                        if (row and row.get("yardstick") == YARDSTICK) or (args.stage == "rescore" and not row):
                             continue
-                        record["runs"].append(run_one(candidate, voice, fold, seed, args))
-                        save_record(record)  # after every run: a killed sweep loses at most one
+                        # Saved after every run: a killed sweep loses at most one.
+                        record = save_row(run_one(candidate, voice, fold, seed, args, rescore=row is not None))
     print(write_table(record))
     return 0
 

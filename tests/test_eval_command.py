@@ -225,6 +225,7 @@ def test_contrast_corpus_joins_the_generic_side(setup):
     assert run(setup, "--contrast", str(contrast), "--out", str(out)) == 0
     report = json.loads(out.with_suffix(".json").read_text())
     assert "contrast passages" in report["attribution"]["generic_sources"]
+    assert "base-model replies to training prompts" in report["attribution"]["generic_sources"]
     assert "contrast" in report["perplexity"]
     assert any(m["key"] == "ppl_contrast" for m in report["measures"])
 

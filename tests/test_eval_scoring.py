@@ -293,3 +293,34 @@ def test_attribution_needs_two_texts_a_side():
         attribution.fit_attributor(["a b c", "d e f"], ["g h i"])
     with pytest.raises(ValueError, match="empty"):
         attribution.fit_attributor(["", " "], ["", ""])
+
+
+def test_each_generic_source_weighs_the_same_and_one_source_is_sklearns_balanced():
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0])
+    groups = np.array(["w", "w", "w", "news", "news", "news", "news", "model", "model"])
+    w = attribution.balanced_weights(y, groups)
+    assert w.sum() == pytest.approx(1.0)
+    assert w[y == 1].sum() == pytest.approx(0.5)
+    assert w[groups == "news"].sum() == pytest.approx(w[groups == "model"].sum()) == pytest.approx(0.25)
+    one = attribution.balanced_weights(y, np.where(y == 1, "w", "generic"))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(y), 3))
+    plain = attribution.balanced_logistic_regression(0.1, len(y)).fit(X, y)
+    weighted = attribution.balanced_logistic_regression(0.1, len(y))
+    weighted.set_params(class_weight=None).fit(X, y, sample_weight=one * len(y))
+    np.testing.assert_allclose(weighted.predict_proba(X), plain.predict_proba(X), atol=1e-8)
+
+
+def test_a_small_generic_source_is_not_outvoted_by_a_large_one():
+    # The writer's style is shared by a few "model" texts; a hundred contrast texts are plainly other.
+    writer = [compose(WRITER, 8, s) for s in range(40)]
+    model_like = [compose(WRITER + GENERIC[:3], 8, 2000 + s) for s in range(6)]
+    contrast = [compose(GENERIC, 8, 1000 + s) for s in range(100)]
+    held = [compose(WRITER + GENERIC[:3], 8, 3000 + s) for s in range(6)]
+    pooled = attribution.fit_attributor(writer, model_like + contrast, seed=0)
+    grouped = attribution.fit_attributor(
+        writer, model_like + contrast, seed=0, generic_groups=["model"] * 6 + ["contrast"] * 100
+    )
+    assert grouped.prob_writer(held).mean() < pooled.prob_writer(held).mean()
+    with pytest.raises(ValueError, match="one group name per generic text"):
+        attribution.fit_attributor(writer, contrast, generic_groups=["x"])

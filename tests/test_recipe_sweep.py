@@ -63,3 +63,16 @@ def test_recipes_that_prepare_differently_get_their_own_data(tmp_path, monkeypat
     assert sweep.pairs_of(plain).name == "morris-fold1-pairs" and calls[2][0] == "pairs"
     assert sweep.CANDIDATES["orpo"].flags() == "pairs --objective orpo"
     assert sweep.CANDIDATES["default"].flags() == "(defaults)"
+
+
+def test_rows_of_an_older_yardstick_are_replaced_not_duplicated_and_kept_out_of_the_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "RECORD", tmp_path / "recipe.json")
+    monkeypatch.setattr(sweep, "TABLE", tmp_path / "recipe.md")
+    old = {**row("default", 0, -0.9), "yardstick": sweep.YARDSTICK - 1}
+    sweep.save_row(old)
+    sweep.save_row({**row("default", 1, -0.2), "yardstick": sweep.YARDSTICK})
+    text = sweep.write_table(sweep.load_record())
+    assert "-90.0%" not in text and "1 older rows were scored with an earlier yardstick" in text
+    record = sweep.save_row({**row("default", 0, -0.3), "yardstick": sweep.YARDSTICK})
+    assert sorted(r["key"] for r in record["runs"]) == ["default/morris/fold0/seed0", "default/morris/fold1/seed0"]
+    assert "earlier yardstick" not in sweep.write_table(record)

@@ -69,11 +69,31 @@ def balanced_logistic_regression(l2: float, n_train: int) -> LogisticRegression:
     """Minimises the class-balanced mean log-loss + l2 / 2 * ||coef||^2 (intercept unpenalised).
 
     scikit-learn minimises C * sum_i w_i loss_i + ||coef||^2 / 2, and its "balanced" class weights sum
-    to the number of examples, so C = 1 / (l2 n) is the same problem with l2 independent of n.
+    to the number of examples, so C = 1 / (l2 n) is the same problem with l2 independent of n. Fitted
+    with `balanced_weights` as sample weights, it is that problem with groups inside the generic class.
     """
     return LogisticRegression(
         C=1.0 / (l2 * n_train), class_weight="balanced", solver="lbfgs", tol=1e-8, max_iter=10_000
     )
+
+
+def balanced_weights(y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Sample weights (summing to 1) that give each class half the total and, inside the generic class,
+    each group an equal share: a handful of base-model replies counts as much as a hundred contrast
+    passages. With one generic group these are scikit-learn's "balanced" weights over 2n."""
+    weights = np.where(y == 1, 0.5 / max(1, int((y == 1).sum())), 0.0)
+    generic_groups = np.unique(groups[y == 0])
+    for group in generic_groups:
+        members = (y == 0) & (groups == group)
+        weights[members] = 0.5 / len(generic_groups) / members.sum()
+    return weights
+
+
+def _fit(model: Pipeline, X: Any, y: np.ndarray, groups: np.ndarray) -> Pipeline:
+    """Fit with `balanced_weights` scaled to sum to n: with one generic group, exactly the "balanced"
+    class weights, so l2 means what it means in `balanced_logistic_regression`."""
+    model.set_params(logisticregression__class_weight=None)
+    return model.fit(X, y, logisticregression__sample_weight=balanced_weights(y, groups) * len(y))
 
 
 @dataclass
@@ -97,7 +117,7 @@ class Attributor:
 
 
 def _fold_probabilities(
-    counts: sparse.csr_matrix, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]],
+    counts: sparse.csr_matrix, y: np.ndarray, groups: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]],
     l2_grid: Sequence[float], feature_grid: Sequence[int],
 ) -> dict[tuple[int, float], np.ndarray]:
     """Out-of-fold P(writer) for every (max_features, l2); each fold picks its vocabulary from its own
@@ -112,7 +132,7 @@ def _fold_probabilities(
                 model = make_pipeline(
                     TfidfTransformer(sublinear_tf=True), balanced_logistic_regression(l2, len(train))
                 )
-                model.fit(train_counts[:, columns], y[train])
+                _fit(model, train_counts[:, columns], y[train], groups[train])
                 oof[max_features, l2][test] = model.predict_proba(test_counts[:, columns])[:, 1]
     return oof
 
@@ -124,32 +144,40 @@ def fit_attributor(
     folds: int = 5,
     l2_grid: Sequence[float] = L2_GRID,
     feature_grid: Sequence[int] = FEATURE_GRID,
+    generic_groups: Sequence[str] | None = None,
 ) -> Attributor:
-    """Train on writer (label 1) vs generic (label 0) texts; needs at least 2 of each."""
+    """Train on writer (label 1) vs generic (label 0) texts; needs at least 2 of each. `generic_groups`
+    names the source of each generic text; each source then weighs the same (`balanced_weights`)."""
     if len(writer_texts) < 2 or len(generic_texts) < 2:
         raise ValueError("attribution needs at least 2 writer texts and 2 generic texts")
     # Dozens of small fits, each making many tiny BLAS calls: handing those to a thread pool costs more
     # than it saves, and on a machine with busy cores it made the whole fit several times slower.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit_attributor(writer_texts, generic_texts, seed, folds, l2_grid, feature_grid)
+        groups = list(generic_groups) if generic_groups is not None else ["generic"] * len(generic_texts)
+        if len(groups) != len(generic_texts):
+            raise ValueError("generic_groups needs one group name per generic text")
+        return _fit_attributor(writer_texts, generic_texts, groups, seed, folds, l2_grid, feature_grid)
 
 
 def _fit_attributor(
-    writer_texts: Sequence[str], generic_texts: Sequence[str], seed: int, folds: int,
+    writer_texts: Sequence[str], generic_texts: Sequence[str], generic_groups: list[str], seed: int, folds: int,
     l2_grid: Sequence[float], feature_grid: Sequence[int],
 ) -> Attributor:
     texts = list(writer_texts) + list(generic_texts)
     y = np.array([1] * len(writer_texts) + [0] * len(generic_texts))
+    groups = np.array(["writer"] * len(writer_texts) + [f"generic:{g}" for g in generic_groups])
     if not any(t.strip() for t in texts):
         raise ValueError("attribution needs texts with words in them; these are all empty")
     # Counted once; each fit below takes its rows and columns from this matrix.
     counter = ngram_counter()
     counts = counter.fit_transform(texts).tocsr()
     k = min(folds, len(writer_texts), len(generic_texts))
-    splits = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(texts, y))
-    oof = _fold_probabilities(counts, y, splits, l2_grid, feature_grid)
+    # Stratified by source, so every fold holds out some of each; a source smaller than k is spread thin.
+    strata = groups if min(np.unique(groups, return_counts=True)[1]) >= k else y
+    splits = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(texts, strata))
+    oof = _fold_probabilities(counts, y, groups, splits, l2_grid, feature_grid)
 
-    weights = np.where(y == 1, 0.5 / len(writer_texts), 0.5 / len(generic_texts))
+    weights = balanced_weights(y, groups)
     best: tuple[float, float, int] | None = None
     for max_features in feature_grid:
         for l2 in l2_grid:
@@ -165,7 +193,7 @@ def _fit_attributor(
         TfidfVectorizer(vocabulary=vocabulary, sublinear_tf=True, **_ngram_options()),
         balanced_logistic_regression(l2, len(texts)),
     )
-    model.fit(texts, y)
+    _fit(model, texts, y, groups)
     return Attributor(
         model=model,
         l2=l2,

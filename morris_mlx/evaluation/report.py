@@ -197,11 +197,13 @@ def to_markdown(report: dict[str, Any]) -> str:
     if attribution.get("available"):
         out.append(
             f"Trained on {attribution['writer_texts']} passages of the writer's training articles against "
-            f"{attribution['generic_texts']} generic texts ({attribution['generic_sources']}); "
+            f"{attribution['generic_texts']} texts that are not the writer's ({attribution['generic_sources']}, "
+            "each source weighing half); "
             f"character 2-4-gram TF-IDF over the {attribution['max_features']} most widespread n-grams, "
             f"logistic regression with L2 = {attribution['l2']:g}, both chosen by {attribution['folds']}-fold "
             f"cross-validation, where it told them apart with balanced accuracy "
-            f"{100 * attribution['cv_accuracy']:.0f}%. The base model's outputs were scored out of fold."
+            f"{100 * attribution['cv_accuracy']:.0f}%. The replies it scores answer other prompts than those "
+            "it learned from."
         )
         if not attribution.get("reliable", True):
             out += ["", "**Too weak to judge by**: with so few generic texts it is not much better than a coin "
