@@ -43,6 +43,13 @@ def textbook_orpo() -> float:
     return float(nll - BETA * np.mean(log_sigmoid(log_odds)))
 
 
+def test_the_textbook_values_are_the_libraries_values():
+    # TRL 1.16 and mlx-lm-lora 5.10 give 0.82225288 for this DPO batch and 0.65238095 for the ORPO
+    # odds-ratio term; our ORPO adds the chosen replies' token-weighted NLL (docs/preference.md).
+    assert textbook_dpo() == pytest.approx(0.82225288, abs=1e-8)
+    assert textbook_orpo() == pytest.approx(1.23020903, abs=1e-8)
+
+
 @pytest.mark.parametrize("objective, expected", [("dpo", textbook_dpo), ("orpo", textbook_orpo)])
 def test_torch_loss_is_the_papers_formula(objective, expected):
     from morris_mlx.backends.torch_prefer import preference_loss
@@ -263,3 +270,10 @@ def test_pairs_command_bad_input_exits_2_and_writes_nothing(tiny_model, tiny_dat
     )
     assert broken.returncode == 2 and "valid.jsonl line 1" in broken.stderr
     assert not out.exists() and not (tmp_path / "pairs.partial").exists()
+
+
+def test_distributed_preference_training_is_refused_before_launching(tiny_model, pairs_dir, tmp_path):
+    run = morris("train", "--model", str(tiny_model), "--data", str(pairs_dir), "--objective", "dpo",
+                 "--distributed", "--processes", "2", "--adapter-path", str(tmp_path / "a"))
+    assert run.returncode == 2 and "runs in one process; drop --distributed" in run.stderr
+    assert not (tmp_path / "a").exists()

@@ -209,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             "under torchrun or mlx.launch pass --adapter-path DIR, so that every rank names the same run"
         )
     adapter_path = Path(args.adapter_path) if args.adapter_path else default_adapter_path(model_dir)
+    if args.distributed and cfg.train.objective != "sft":
+        raise MorrisError("preference training (--objective dpo|orpo) runs in one process; drop --distributed")
     if args.distributed and not launched():
         from morris_mlx.backends import choose
 
