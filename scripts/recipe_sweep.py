@@ -36,8 +36,9 @@ RECORD = REPO / "docs" / "recipe.json"
 TABLE = REPO / "docs" / "recipe.md"
 BASELINE = "default"
 # Version of the scoring: rows scored otherwise are left out of the table until `rescore` re-evaluates
-# them. 2: the attribution classifier's "not the writer" side holds the base model's own replies too.
-YARDSTICK = 2
+# them. 2: the attribution classifier's "not the writer" side holds the base model's own replies too;
+# 3: generated replies are decoded in batches (other draws than one by one).
+YARDSTICK = 3
 
 QKVO = ["--target-modules", "q_proj", "k_proj", "v_proj", "o_proj"]
 

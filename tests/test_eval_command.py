@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from morris_mlx.backends.base import Chunk
+from morris_mlx.backends.base import BatchResult, Chunk
 from morris_mlx.cli import main as cli
 from morris_mlx.evaluation import report as rep
 from morris_mlx.evaluation import summarise
@@ -86,6 +86,12 @@ class FakeGenerator:
             last = i == len(pieces) - 1
             yield Chunk(text=piece + ("" if last else " "), generation_tokens=i + 1,
                         finish_reason="length" if last else None)
+
+    def generate_batch(self, conversations, settings, batch_size):
+        for index in reversed(range(len(conversations))):  # out of order, as continuous batching may finish
+            chunks = list(self.stream(conversations[index], settings[index]))
+            yield index, BatchResult("".join(c.text for c in chunks), chunks[-1].finish_reason, 0,
+                                     chunks[-1].generation_tokens)
 
 
 class FakeBackend:

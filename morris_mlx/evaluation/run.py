@@ -40,6 +40,8 @@ MIN_CHUNK_WORDS = 50
 # Below this cross-validated balanced accuracy the classifier is too close to a coin toss for its
 # attributions to mean anything; the report then shows them without a verdict.
 MIN_CV_ACCURACY = 0.75
+# Batched decoding: on 2 CPU cores six 96-token replies took 101 s in one batch against 161 s one by one.
+GENERATE_BATCH = 6
 VOICE_SEED_OFFSET = 10_000  # the classifier's base-model replies draw apart from the scored ones
 
 
@@ -140,27 +142,27 @@ class Generation:
 
 def generate_all(
     generator: Generator, prompts: Sequence[Prompt], settings: GenerateConfig, seed: int,
-    progress: Progress, stage: str,
+    progress: Progress, stage: str, batch_size: int = GENERATE_BATCH,
 ) -> list[Generation]:
-    """One sample per prompt; prompt i always uses seed + i, so base and adapter draw alike."""
-    out = []
-    for i, prompt in enumerate(prompts):
-        progress(stage, i, len(prompts))
-        start = time.perf_counter()
-        pieces, last = [], None
-        for chunk in generator.stream(prompt.messages, replace(settings, seed=seed + i)):
-            pieces.append(chunk.text)
-            last = chunk
-        out.append(
-            Generation(
-                text="".join(pieces).strip(),
-                tokens=last.generation_tokens if last else 0,
-                finish_reason=last.finish_reason if last else None,
-                seconds=time.perf_counter() - start,
-            )
+    """One sample per prompt, decoded in batches; prompt i always uses seed + i, so base and adapter draw
+    alike. A row's seconds are its batch's time shared out."""
+    progress(stage, 0, len(prompts))
+    results: dict[int, Any] = {}
+    started = time.perf_counter()
+    per_row = [replace(settings, seed=seed + i) for i in range(len(prompts))]
+    for index, result in generator.generate_batch([p.messages for p in prompts], per_row, batch_size):
+        results[index] = result
+        progress(stage, len(results), len(prompts))
+    seconds = (time.perf_counter() - started) / max(1, len(prompts))
+    return [
+        Generation(
+            text=results[i].text.strip(),
+            tokens=results[i].generation_tokens,
+            finish_reason=results[i].finish_reason,
+            seconds=seconds,
         )
-    progress(stage, len(prompts), len(prompts))
-    return out
+        for i in range(len(prompts))
+    ]
 
 
 def _mean(values: Sequence[float]) -> float:
