@@ -107,6 +107,11 @@ class TrainConfig:
     val_batches: int = _f(-1, "Validation batches per measurement; -1 uses the whole split.")
     save_every: int | None = _f(None, "Iterations between resumable checkpoints; empty: at each validation.")
     patience: int = _f(3, "Stop after this many validations without improvement (0: never stop early).")
+    val_smoothing: float = _f(
+        0.0,
+        "Judge early stopping and the kept adapter by a moving average of validation losses, this weight on "
+        "the past (0: each validation alone; 0.5 halves the noise of a small validation split).",
+    )
     grad_checkpoint: bool = _f(False, "Recompute activations in the backward pass to save memory.")
     seed: int = _f(0, "Seed for data order, LoRA initialisation and dropout.")
 
@@ -306,6 +311,7 @@ def validate(cfg: Config) -> None:
         ("train.grad_accumulation", _none_or_positive(cfg.train.grad_accumulation), "a positive integer"),
         ("train.min_updates", cfg.train.min_updates >= 0, "zero or more"),
         ("train.patience", cfg.train.patience >= 0, "zero or more"),
+        ("train.val_smoothing", 0 <= cfg.train.val_smoothing < 1, "in [0, 1)"),
         ("train.max_seq_length", cfg.train.max_seq_length >= 16, "at least 16"),
         ("train.warmup_steps", cfg.train.warmup_steps is None or cfg.train.warmup_steps >= 0, "zero or more"),
         ("train.lr_schedule", cfg.train.lr_schedule in ("constant", "cosine"), "constant or cosine"),

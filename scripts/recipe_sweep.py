@@ -71,6 +71,7 @@ CANDIDATES: dict[str, Recipe] = {
     "lr1e-4": Recipe(("--learning-rate", "1e-4")),
     "no-early-stop": Recipe(("--patience", "0")),
     "patience6": Recipe(("--patience", "6")),
+    "smooth0.5": Recipe(("--val-smoothing", "0.5")),
     # More examples from the same text: articles cut at paragraphs into parts of at most 384 tokens.
     "chunks384": Recipe(prepare=("--max-seq-length", "384")),
     # More validation text (7 articles instead of 3); the test articles of each fold stay the same.

@@ -39,6 +39,7 @@ MAPPING = {
     "beta": "train.beta",
     "min_updates": "train.min_updates",
     "patience": "train.patience",
+    "val_smoothing": "train.val_smoothing",
     "iters": "train.iters",
     "epochs": "train.epochs",
     "batch_size": "train.batch_size",
@@ -92,6 +93,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--beta", type=float, metavar="B", help=field_help(TrainConfig, "beta"))
     p.add_argument("--min-updates", type=int, help="floor on optimizer updates (auto preset)")
     p.add_argument("--patience", type=int, help="validations without improvement before stopping (0: never)")
+    p.add_argument("--val-smoothing", type=float, metavar="S", help=field_help(TrainConfig, "val_smoothing"))
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--grad-accumulation", type=positive_int, help="micro-batches per optimizer update")
     p.add_argument("--learning-rate", "--lr", type=float)

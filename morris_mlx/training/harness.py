@@ -46,6 +46,7 @@ class LoopState:
     best_val: float | None = None
     best_step: int | None = None
     since_best: int = 0  # validations without improvement, for early stopping
+    smoothed_val: float | None = None  # the moving average of validation losses (train.val_smoothing)
     trained_tokens: int = 0
     last_train_loss: float | None = None
     report_loss: float = 0.0  # sums since the last train report
@@ -120,13 +121,14 @@ class Run:
         tic = time.perf_counter()
         val_loss = self.trainer.evaluate()
         state = self.state
+        judged = self.smoothed(val_loss)
         early = EarlyStopping(
             self.cfg.train.patience, math.inf if state.best_val is None else state.best_val, state.since_best
         )
-        improved, should_stop = early.update(val_loss) if not math.isnan(val_loss) else (False, False)
+        improved, should_stop = early.update(judged) if not math.isnan(judged) else (False, False)
         state.since_best = early.since_best
         if improved:
-            state.best_val, state.best_step = val_loss, step
+            state.best_val, state.best_step = judged, step
             if self.primary:
                 self.trainer.save_adapter(self.adapter_dir)
         if should_stop and step < self.plan.iters:
@@ -136,6 +138,17 @@ class Run:
         self.clock.add("val", time.perf_counter() - tic)
         self.bar.show(val=val_loss)
         self.emit(TrainEvent("val", step, {"val_loss": val_loss, "best": improved}))
+
+    def smoothed(self, val_loss: float) -> float:
+        """The validation loss early stopping judges: with train.val_smoothing s, an exponential moving
+        average s * previous + (1 - s) * this one, so one lucky validation on a few articles neither
+        stops the run nor picks the adapter."""
+        weight, state = self.cfg.train.val_smoothing, self.state
+        if weight and not math.isnan(val_loss):
+            previous = state.smoothed_val
+            state.smoothed_val = val_loss if previous is None else weight * previous + (1 - weight) * val_loss
+            return state.smoothed_val
+        return val_loss
 
     def save_checkpoint(self, step: int) -> None:
         if self.done["saved"] == step or not self.primary:

@@ -1,0 +1,82 @@
+"""The training harness with a scripted backend: which validation it keeps and when it stops, without a
+model. A trainer here only counts steps and returns the validation losses it is given."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from morris_mlx.config import load_config
+from morris_mlx.training import TrainingData, train_adapter
+
+# A lucky dip at the second validation (a split of three articles), then a slow real improvement.
+VAL_LOSSES = [3.0, 2.0, 2.6, 2.4, 2.3, 2.2, 2.25, 2.3, 2.35, 2.4, 2.45]
+
+
+class ScriptedTrainer:
+    backend, adapter_format, rank, world_size = "scripted", "peft", 0, 1
+
+    def __init__(self, losses: list[float]) -> None:
+        self.losses, self.validations, self.step = list(losses), 0, 0
+
+    def join(self, cfg) -> None: ...
+
+    def load(self, cfg, model_dir: Path, data_dir: Path) -> TrainingData:
+        return TrainingData(examples=40, tokens=40_000)
+
+    def build(self, plan) -> None: ...
+
+    def train_step(self, step: int, learning_rate: float, apply_update: bool) -> tuple[float, int]:
+        self.step = step + 1
+        return 1.0, 100
+
+    def evaluate(self) -> float:
+        loss = self.losses[min(self.validations, len(self.losses) - 1)]
+        self.validations += 1
+        return loss
+
+    def save_adapter(self, adapter_dir: Path) -> None:
+        (Path(adapter_dir) / "adapter_model.safetensors").write_text(json.dumps({"step": self.step}))
+
+    def save_state(self, folder: Path) -> None:
+        self.save_adapter(folder)
+
+    def check_state(self, folder: Path) -> None: ...
+
+    def load_state(self, folder: Path) -> None: ...
+
+    def peak_memory_gb(self) -> float:
+        return 0.0
+
+    def finish(self, adapter_dir: Path | None) -> None: ...
+
+
+def run(tiny_model: Path, tmp_path: Path, **overrides):
+    cfg = load_config(overrides={"train.iters": 100, "train.steps_per_eval": 10, "train.patience": 3, **overrides})
+    (tmp_path / "data").mkdir(exist_ok=True)
+    out = tmp_path / f"adapter-{len(list(tmp_path.iterdir()))}"
+    result = train_adapter(ScriptedTrainer(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, quiet=True)
+    kept = json.loads((out / "adapter_model.safetensors").read_text())["step"]
+    return result, kept
+
+
+def test_without_smoothing_a_lucky_validation_stops_the_run_and_is_kept(tiny_model, tmp_path):
+    result, kept = run(tiny_model, tmp_path)
+    assert kept == 10 and result.best_val_loss == 2.0
+    assert result.stopped_early and result.steps == 40
+
+
+def test_smoothing_judges_the_trend_instead(tiny_model, tmp_path):
+    result, kept = run(tiny_model, tmp_path, **{"train.val_smoothing": 0.5})
+    # Moving averages 3.0, 2.5, 2.55, 2.475, 2.3875, 2.29375, 2.271875, 2.2859, ...: best at step 60.
+    assert kept == 60 and result.best_val_loss == pytest.approx(2.271875)
+    assert result.stopped_early and result.steps == 90
+
+
+def test_smoothing_must_leave_weight_on_the_present(tiny_model, tmp_path):
+    from morris_mlx.errors import MorrisError
+
+    with pytest.raises(MorrisError, match="val_smoothing"):
+        load_config(overrides={"train.val_smoothing": 1.0})
