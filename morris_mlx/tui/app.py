@@ -35,7 +35,7 @@ SCREEN_KEYS = {"write": "f1", "models": "f2", "train": "f3", "data": "f4"}
 SCREEN_HELP = {
     "write": "Write an article on a topic, streamed as it is generated",
     "models": "Pick the base model and adapter; see provenance and metrics; compare two adapters",
-    "train": "Start a training run, or attach to a running one, and watch its loss",
+    "train": "Start a run (supervised or preference), or attach to a running one, and watch its loss",
     "data": "Corpus and split statistics, and sample training examples",
 }
 
@@ -182,6 +182,7 @@ class MorrisApp(App):
                 ("Start training", "Train an adapter with the form's settings (Ctrl+G)", "start"),
                 ("Attach to a run", "Follow the metrics of a run in the adapter folder (Ctrl+F)", "follow"),
                 ("Stop training", "Stop cleanly at the next update, or detach (Escape)", "stop"),
+                ("Build preference pairs", "Pairs from the chat data folder, for ORPO or DPO", "build_pairs"),
             ],
             DataScreen: [("Reload data", "Read stats.json and the examples again (Ctrl+R)", "reload")],
         }

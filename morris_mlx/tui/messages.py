@@ -73,6 +73,23 @@ class TrainEnded(Message):
 
 
 @dataclass
+class PairsProgress(Message):
+    """Building preference pairs: `done` of `total` rejected replies written so far."""
+
+    done: int
+    total: int
+
+
+@dataclass
+class PairsEnded(Message):
+    """Building pairs ended: `out_dir` holds them, or it is None (stopped, or failed with `error`)."""
+
+    out_dir: Path | None
+    summary: str
+    error: str | None = None
+
+
+@dataclass
 class ModelChosen(Message):
     """The user picked a base model directory (None: the configured or embedded default)."""
 

@@ -4,6 +4,10 @@ A run started here goes through `backend.train` in a thread worker whose callbac
 TrainEvent and asks the backend to stop cleanly when Escape is pressed. A run started elsewhere (`morris
 train` in another terminal) is followed by tailing its adapter folder's metrics.jsonl; Escape detaches.
 Both feed the same TrainProgress, so the picture is the same either way.
+
+The objective (supervised, or a preference stage: ORPO, DPO) and its beta go into the run's config. A
+preference stage trains on pairs; when the data folder holds chat examples instead, Build pairs makes them
+in another thread worker (the base model's replies rejected) into `<data>-pairs` and points the form there.
 """
 
 from __future__ import annotations
@@ -21,15 +25,25 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, ProgressBar, Static, Switch
+from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, Select, Static, Switch
 from textual.worker import Worker, get_current_worker
 
 from morris_mlx.config import Config, validate
 from morris_mlx.errors import MorrisError
+from morris_mlx.pairs import PairSettings, make_pairs
 from morris_mlx.training import TrainEvent, checkpoints, read_metrics
 from morris_mlx.tui.data_view import resolve_data_dir
-from morris_mlx.tui.messages import TrainEnded, TrainRecord
-from morris_mlx.tui.session import describe_error
+from morris_mlx.tui.messages import PairsEnded, PairsProgress, TrainEnded, TrainRecord
+from morris_mlx.tui.preference import (
+    BETA_LABELS,
+    OBJECTIVE_CHOICES,
+    check_data_kind,
+    data_kind,
+    is_preference,
+    pairs_dir_for,
+    parse_beta,
+)
+from morris_mlx.tui.session import Cancelled, describe_error
 from morris_mlx.tui.train_progress import TrainProgress, adapter_dir_for, format_eta, metrics_path
 from morris_mlx.tui.widgets.loss_chart import LossChart
 
@@ -85,6 +99,9 @@ class TrainScreen(Screen):
         self.adapter_dir: Path | None = None
         self.worker: Worker | None = None
         self._stop = threading.Event()
+        self.building = False  # preference pairs are being built
+        self.pair_settings = PairSettings()  # how Build pairs writes the rejected replies
+        self._pairs_stop = threading.Event()
 
     def compose(self) -> ComposeResult:
         cfg = self.app.config
@@ -96,6 +113,18 @@ class TrainScreen(Screen):
                 yield Input(f"morris-{datetime.now():%Y%m%d-%H%M}", id="train-adapter")
                 yield Label("Data folder (train/valid.jsonl)", classes="field-label")
                 yield Input(cfg.data.out, id="train-data")
+                yield Label("Objective", classes="field-label")
+                yield Select(
+                    OBJECTIVE_CHOICES, value=cfg.train.objective, allow_blank=False, id="train-objective"
+                )
+                with Vertical(id="train-beta-row", classes="form-group"):
+                    yield Label("", id="train-beta-label", classes="field-label")
+                    yield Input(f"{cfg.train.beta:g}", id="train-beta", type="number")
+                with Vertical(id="train-pairs-row", classes="form-group"):
+                    yield Label("", id="train-pairs-hint", classes="hint")
+                    yield Button("Build pairs", id="train-build-pairs")
+                    yield ProgressBar(total=None, show_eta=False, id="pairs-progress")
+                    yield Label("", id="pairs-status", classes="hint")
                 yield Label("Iterations (blank: epochs from the config)", classes="field-label")
                 yield Input("" if cfg.train.iters is None else str(cfg.train.iters), id="train-iters",
                             type="integer")
@@ -116,14 +145,51 @@ class TrainScreen(Screen):
 
     def on_mount(self) -> None:
         self._show_model()
+        self._show_preference()
 
     def on_screen_resume(self) -> None:
         self._show_model()
+        self._show_preference()
 
     def _show_model(self) -> None:
         chosen = self.app.session.model_dir
         name = chosen.name if chosen else "the configured base, else the embedded default"
         self.query_one("#train-model", Label).update(Text(f"Base model: {name} (pick another in Models, F2)"))
+
+    # -- the objective and its data ----------------------------------------------------------------
+
+    @property
+    def objective(self) -> str:
+        return str(self.query_one("#train-objective", Select).value)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "train-objective":
+            self._show_preference()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "train-data":
+            self._show_preference()
+
+    def _show_preference(self) -> None:
+        """Beta for a preference objective; Build pairs when its data folder holds chat examples."""
+        objective = self.objective
+        preference = is_preference(objective)
+        self.query_one("#train-beta-row").display = preference
+        if preference:
+            self.query_one("#train-beta-label", Label).update(BETA_LABELS[objective])
+        data_dir = resolve_data_dir(self.query_one("#train-data", Input).value)
+        needs_pairs = preference and data_kind(data_dir) == "chat"
+        # While building, keep the progress on screen even if the form changed meanwhile.
+        self.query_one("#train-pairs-row").display = needs_pairs or self.building
+        if needs_pairs:
+            self.query_one("#train-pairs-hint", Label).update(
+                f"This folder holds chat examples, not pairs. Build pairs: the base model's replies to its "
+                f"prompts, rejected against the writer's, into {pairs_dir_for(data_dir)}."
+            )
+        self.query_one("#pairs-progress").display = self.building
+
+    def _set_pairs_status(self, text: str) -> None:
+        self.query_one("#pairs-status", Label).update(text)
 
     # -- shared view --------------------------------------------------------------------------------
 
@@ -171,6 +237,10 @@ class TrainScreen(Screen):
         self.refresh_view()
 
     def action_stop(self) -> None:
+        if self.building:
+            self._pairs_stop.set()
+            self._set_pairs_status("stopping after the next reply…")
+            return
         if self.mode is None:
             return
         self._stop.set()
@@ -186,6 +256,11 @@ class TrainScreen(Screen):
         if self.mode is not None:
             self.notify("a run is being watched; Escape stops or detaches first", severity="warning")
             return True
+        if self.building:
+            self.notify(
+                "preference pairs are being built; wait for them, or Escape stops", severity="warning"
+            )
+            return True
         return False
 
     # -- start a run here ---------------------------------------------------------------------------
@@ -195,8 +270,14 @@ class TrainScreen(Screen):
         data_dir = resolve_data_dir(self.query_one("#train-data", Input).value)
         if not (data_dir / "train.jsonl").is_file():
             raise MorrisError(f"{data_dir} has no train.jsonl; run `morris prepare` or pick another folder")
+        objective = self.objective
+        check_data_kind(data_dir, objective)
         iters_text = self.query_one("#train-iters", Input).value.strip()
         cfg = copy.deepcopy(self.app.config)
+        # Into the run's config, so the adapter's provenance says which stage made it.
+        cfg.train.objective = objective
+        if is_preference(objective):
+            cfg.train.beta = parse_beta(self.query_one("#train-beta", Input).value, objective)
         if iters_text:
             try:
                 cfg.train.iters = int(iters_text)
@@ -297,3 +378,96 @@ class TrainScreen(Screen):
                 return
             self._stop.wait(self.FOLLOW_POLL_S)
         self.post_message(TrainEnded(adapter_dir, False, "detached; the run goes on"))
+
+    # -- build preference pairs ---------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "train-build-pairs":
+            self.action_build_pairs()
+
+    def action_build_pairs(self) -> None:
+        if self._busy():
+            return
+        data_dir = resolve_data_dir(self.query_one("#train-data", Input).value)
+        kind = data_kind(data_dir)
+        if kind == "pairs":
+            self.notify(f"{data_dir} already holds preference pairs; train on it", severity="warning")
+            return
+        if kind is None:
+            self.notify(
+                f"{data_dir} has no train.jsonl of chat examples; "
+                "run `morris prepare` or pick another folder",
+                title="Cannot build pairs",
+                severity="error",
+            )
+            return
+        out_dir = pairs_dir_for(data_dir)
+        if out_dir.exists():
+            self._use_existing_pairs(out_dir)
+            return
+        self.building = True
+        self._pairs_stop = threading.Event()
+        self.query_one("#pairs-progress", ProgressBar).update(total=None, progress=0)
+        self._set_pairs_status("loading the model…")
+        self._show_preference()
+        self.build_pairs(data_dir, out_dir, copy.copy(self.pair_settings))
+
+    def _use_existing_pairs(self, out_dir: Path) -> None:
+        """Never replace pairs already built (minutes of generation): point the form at them instead."""
+        if data_kind(out_dir) != "pairs":
+            self.notify(
+                f"{out_dir} exists but holds no pairs; move it away to build pairs there",
+                title="Cannot build pairs",
+                severity="error",
+            )
+            return
+        self.query_one("#train-data", Input).value = str(out_dir)
+        self.notify(
+            f"{out_dir} already exists; training will use it (delete it to build afresh)", title="Pairs"
+        )
+
+    @work(thread=True, exclusive=True, group="pairs", exit_on_error=False)
+    def build_pairs(self, data_dir: Path, out_dir: Path, settings: PairSettings) -> None:
+        worker = get_current_worker()
+        stop = self._pairs_stop
+
+        def cancelled() -> bool:
+            return stop.is_set() or worker.is_cancelled
+
+        def progress(done: int, total: int) -> None:
+            if cancelled():
+                raise Cancelled  # make_pairs writes nothing until every reply is in
+            self.post_message(PairsProgress(done, total))
+
+        try:
+            # The shared model without its adapter: the base model's own voice is what gets rejected, and
+            # holding the session's lock keeps the write screen from generating meanwhile.
+            with self.app.session.use(cancelled, adapter=None) as generator:
+                self.post_message(PairsProgress(0, 0))
+                counts = make_pairs(data_dir, out_dir, generator, settings, progress=progress)
+        except Cancelled:
+            self.post_message(PairsEnded(None, "stopped; no pairs written"))
+            return
+        except Exception as exc:  # noqa: BLE001 - shown as a notification; the app stays usable
+            self.post_message(PairsEnded(None, "failed", describe_error(exc, "building pairs")))
+            return
+        self.post_message(PairsEnded(out_dir, f"{counts['train']} train and {counts['valid']} valid pairs"))
+
+    def on_pairs_progress(self, message: PairsProgress) -> None:
+        if not message.total:
+            self._set_pairs_status("writing rejected replies…")
+            return
+        self.query_one("#pairs-progress", ProgressBar).update(total=message.total, progress=message.done)
+        self._set_pairs_status(f"rejected replies: {message.done} / {message.total}")
+
+    def on_pairs_ended(self, message: PairsEnded) -> None:
+        self.building = False
+        self._set_pairs_status(message.summary)
+        if message.error:
+            self.notify(message.error, title="Building pairs failed", severity="error", timeout=10)
+        elif message.out_dir is None:
+            self.notify(message.summary, title="Pairs", severity="warning")
+        else:
+            self.query_one("#train-data", Input).value = str(message.out_dir)
+            self.notify(f"{message.summary} in {message.out_dir}; training will use them", title="Pairs")
+        self._show_preference()
