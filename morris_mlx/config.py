@@ -15,6 +15,7 @@ A config file has one table per section, for example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -334,7 +335,7 @@ def validate(cfg: Config) -> None:
         ("train.weight_decay", 0 <= cfg.train.weight_decay < 1, "in [0, 1)"),
         ("train.neftune_alpha", cfg.train.neftune_alpha >= 0, "zero or more"),
         ("train.objective", cfg.train.objective in OBJECTIVES, "one of " + ", ".join(OBJECTIVES)),
-        ("train.beta", cfg.train.beta > 0, "positive"),
+        ("train.beta", 0 < cfg.train.beta < math.inf, "a positive number"),
         ("scrape.max_articles", cfg.scrape.max_articles > 0, "positive"),
         ("scrape.max_pages", cfg.scrape.max_pages > 0, "positive"),
         ("scrape.max_bytes", cfg.scrape.max_bytes > 0, "positive"),

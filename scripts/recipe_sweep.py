@@ -21,6 +21,7 @@ than the spread (standard deviation over runs) of either.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import statistics
@@ -182,9 +183,13 @@ def load_record() -> dict[str, Any]:
 def save_row(row: dict[str, Any]) -> dict[str, Any]:
     """Add `row` to docs/recipe.json, replacing an older row of its run, and return the whole record.
     Read afresh each time, so two sweeps writing rows (a screen and a rescore) keep each other's."""
-    record = load_record()
-    record["runs"] = [r for r in record["runs"] if r["key"] != row["key"]] + [row]
-    RECORD.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
+    with open(RECORD.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other sweep's read-modify-write waits for ours
+        record = load_record()
+        record["runs"] = [r for r in record["runs"] if r["key"] != row["key"]] + [row]
+        partial = RECORD.with_suffix(".json.partial")
+        partial.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
+        partial.replace(RECORD)  # a reader never sees half a file
     return record
 
 
@@ -313,7 +318,6 @@ def main() -> int:
     p.add_argument("--prompts", type=int, default=6)
     p.add_argument("--max-tokens", type=int, default=160)
     args = p.parse_args()
-    record = load_record()
     if args.stage != "table":
         unknown = [c for c in args.only.split(",") if c not in CANDIDATES]
         if unknown:
@@ -326,8 +330,8 @@ def main() -> int:
                         if (row and row.get("yardstick") == YARDSTICK) or (args.stage == "rescore" and not row):
                             continue
                         # Saved after every run: a killed sweep loses at most one.
-                        record = save_row(run_one(candidate, voice, fold, seed, args, rescore=row is not None))
-    print(write_table(record))
+                        save_row(run_one(candidate, voice, fold, seed, args, rescore=row is not None))
+    print(write_table(load_record()))
     return 0
 
 

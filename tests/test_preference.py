@@ -273,7 +273,86 @@ def test_pairs_command_bad_input_exits_2_and_writes_nothing(tiny_model, tiny_dat
 
 
 def test_distributed_preference_training_is_refused_before_launching(tiny_model, pairs_dir, tmp_path):
-    run = morris("train", "--model", str(tiny_model), "--data", str(pairs_dir), "--objective", "dpo",
-                 "--distributed", "--processes", "2", "--adapter-path", str(tmp_path / "a"))
+    run = morris(
+        "train",
+        "--model",
+        str(tiny_model),
+        "--data",
+        str(pairs_dir),
+        "--objective",
+        "dpo",
+        "--distributed",
+        "--processes",
+        "2",
+        "--adapter-path",
+        str(tmp_path / "a"),
+    )
     assert run.returncode == 2 and "runs in one process; drop --distributed" in run.stderr
     assert not (tmp_path / "a").exists()
+
+
+def test_log_probabilities_stay_on_the_batchs_device():
+    from types import SimpleNamespace
+
+    from morris_mlx.backends.torch_prefer import sequence_logps
+
+    def model(input_ids):  # a GPU stand-in: everything on the meta device, nothing computed
+        return SimpleNamespace(logits=torch.zeros(*input_ids.shape, 11, device=input_ids.device))
+
+    tokens = torch.zeros(4, 9, dtype=torch.long, device="meta")
+    bounds = torch.zeros(4, 2, dtype=torch.long, device="meta")
+    logps, counts = sequence_logps(model, tokens, bounds)
+    assert logps.device.type == "meta" and counts.shape == (4,)
+
+
+def test_a_batch_is_chosen_rows_then_rejected_rows_with_their_references():
+    from morris_mlx.dataset.pairs import PairExample
+    from morris_mlx.training.preference import collate_pairs
+
+    pairs = [
+        PairExample([1, 2, 3, 4], 2, [1, 2, 9], 2),
+        PairExample([5, 6, 7], 1, [5, 8], 1),
+        PairExample([1, 1, 1, 1, 1], 3, [2, 2, 2, 2], 3),
+    ]
+    tokens, bounds = collate_pairs(pairs, [2, 0], max_seq_length=64)
+    assert tokens.shape == (4, 33)
+    assert tokens[:, :5].tolist() == [[1, 1, 1, 1, 1], [1, 2, 3, 4, 0], [2, 2, 2, 2, 0], [1, 2, 9, 0, 0]]
+    assert bounds.tolist() == [[3, 5], [2, 4], [3, 4], [2, 3]]
+    reference = np.array([[-1.0, -2.0], [-3.0, -4.0], [-5.0, -6.0]])  # (chosen, rejected) per pair
+    assert reference[[2, 0]].T.reshape(-1).tolist() == [-5.0, -1.0, -6.0, -2.0]
+    cut, cut_bounds = collate_pairs(pairs, [2], max_seq_length=4)
+    assert cut.shape == (2, 4) and cut_bounds.tolist() == [[3, 4], [3, 4]]
+
+
+@pytest.mark.parametrize("objective", ["dpo", "orpo"])
+def test_both_backends_agree_on_the_first_loss_of_a_two_pair_batch(
+    objective, tiny_model, pairs_dir, tmp_path
+):
+    first = {}
+    for name in ("torch", "mlx"):
+        out = tmp_path / name
+        train(name, tiny_model, pairs_dir, out, objective, **{"train.batch_size": 2, "train.iters": 2})
+        first[name] = metric(out, "train", "loss")[1]  # computed before the first update
+    assert first["torch"] == pytest.approx(first["mlx"], abs=1e-4)
+
+
+def test_resuming_with_another_objective_or_beta_is_refused(tiny_model, pairs_dir, tmp_path):
+    out = tmp_path / "a"
+    train("torch", tiny_model, pairs_dir, out, "dpo", callback=lambda e: e.kind == "train" and e.step == 4)
+    with pytest.raises(MorrisError, match="train.objective = 'dpo', not 'orpo'"):
+        train("torch", tiny_model, pairs_dir, out, "orpo", resume=True)
+    with pytest.raises(MorrisError, match="train.beta = 0.1, not 0.5"):
+        train("torch", tiny_model, pairs_dir, out, "dpo", resume=True, **{"train.beta": 0.5})
+    with pytest.raises(MorrisError, match="train.beta"):
+        load_config(overrides={"train.beta": math.inf})
+
+
+def test_eval_and_review_look_behind_a_pairs_folder(tmp_path, tiny_data):
+    from morris_mlx.commands.eval import prepared_behind
+    from morris_mlx.review.sources import _article_text
+
+    pairs = write_pairs(tiny_data, tmp_path / "pairs")
+    (pairs / "pairs.json").write_text(json.dumps({"data": str(tiny_data)}))
+    assert prepared_behind(pairs) == tiny_data and prepared_behind(tiny_data) == tiny_data
+    line = (pairs / "train.jsonl").read_text().splitlines()[0]
+    assert _article_text(line) == json.loads(line)["chosen"][0]["content"]

@@ -28,7 +28,7 @@ def sequence_logps(model: Any, tokens: Any, bounds: Any) -> tuple[Any, Any]:
 
     logits = model(tokens[:, :-1]).astype(mx.float32)
     logp = -nn.losses.cross_entropy(logits, tokens[:, 1:])
-    mask = reply_mask(mx, bounds, tokens.shape[1])
+    mask = reply_mask(mx.arange(1, tokens.shape[1]), bounds)
     return (logp * mask).sum(axis=1), mask.sum(axis=1)
 
 

@@ -28,7 +28,7 @@ def sequence_logps(
     """Per row: the sum of the reply tokens' log-probabilities, and how many there are."""
     logits = model(input_ids=tokens[:, :-1]).logits.float()
     logp = -F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:], reduction="none")
-    mask = reply_mask(torch, bounds, tokens.shape[1])
+    mask = reply_mask(torch.arange(1, tokens.shape[1], device=tokens.device), bounds)
     return (logp * mask).sum(dim=1), mask.sum(dim=1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from morris_mlx.commands.common import (
     positive_int,
 )
 from morris_mlx.errors import MorrisError
-from morris_mlx.files import MLX_WEIGHTS, PEFT_WEIGHTS
+from morris_mlx.files import MLX_WEIGHTS, PAIRS_RECORD, PEFT_WEIGHTS
 
 log = logging.getLogger("morris")
 
@@ -79,10 +80,20 @@ def resolve_data(arg: str | None, adapter_path: Path) -> Path:
 
         trained_on = ((read_provenance(adapter_path) or {}).get("data") or {}).get("path")
         data = Path(trained_on) if trained_on and Path(trained_on).is_dir() else DEFAULT_DATA
+        data = prepared_behind(data)
     for split in ("train", "test"):
         if not (data / f"{split}.jsonl").is_file():
             raise MorrisError(f"{data} has no {split}.jsonl; run `morris prepare` or pass --data DIR")
     return data
+
+
+def prepared_behind(data: Path) -> Path:
+    """The prepared data a preference-pairs folder was built from (its test split is there), else `data`."""
+    try:
+        source = Path(json.loads((data / PAIRS_RECORD).read_text(encoding="utf-8"))["data"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return data
+    return source if source.is_dir() else data
 
 
 def check_adapter(path: Path) -> Path:

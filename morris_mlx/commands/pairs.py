@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if out_dir.exists() and not args.force:
         raise MorrisError(f"{out_dir} already exists; pass --force to replace it, or choose another --out")
+    from morris_mlx.dataset.jsonl import load_split
+    from morris_mlx.dataset.pairs import PAIR_SPLITS
+
+    for split in PAIR_SPLITS:  # a broken file is reported before minutes of loading a model
+        load_split(data_dir, split)
     adapter_path = Path(args.adapter_path) if args.adapter_path else None
     if adapter_path is not None and not adapter_path.is_dir():
         raise MorrisError(

@@ -68,7 +68,7 @@ def _article_text(line: str) -> str:
         return ""
     if not isinstance(record, dict):
         return ""
-    messages = record.get("messages")
+    messages = record.get("messages") or record.get("chosen")  # a chat example, or a preference pair's writer side
     if isinstance(messages, list):
         return "\n\n".join(
             m["content"] for m in messages

@@ -9,6 +9,7 @@ the best-validation adapter kept as the result, the provenance file written last
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from morris_mlx.atomic import remove_stale_temps
-from morris_mlx.config import Config, write_config
+from morris_mlx.config import CONFIG_FILENAME, Config, TrainConfig, write_config
 from morris_mlx.errors import MorrisError
 from morris_mlx.files import ADAPTER_WEIGHTS, CHECKPOINTS_DIRNAME, PROVENANCE_FILENAME
 from morris_mlx.models.fingerprint import fingerprint_model
@@ -43,7 +44,8 @@ log = logging.getLogger("morris")
 class LoopState:
     """Everything besides tensors that a resumed run needs to continue as if never stopped."""
 
-    best_val: float | None = None
+    best_val: float | None = None  # as early stopping judges it (smoothed with train.val_smoothing)
+    best_val_raw: float | None = None  # the validation loss measured at best_step
     best_step: int | None = None
     since_best: int = 0  # validations without improvement, for early stopping
     smoothed_val: float | None = None  # the moving average of validation losses (train.val_smoothing)
@@ -73,6 +75,23 @@ def refuse_to_overwrite(adapter_dir: Path, weights: str, resume: bool) -> None:
             f"{adapter_dir} holds checkpoints of an unfinished run; pass --resume to continue it, "
             "or choose another --adapter-path"
         )
+
+
+def check_same_objective(adapter_dir: Path, cfg: Config) -> None:
+    """A resumed run keeps the loss it started with: another objective or beta would make one adapter of
+    two trainings, and the config written beside it would hide the first."""
+    try:
+        saved = json.loads((adapter_dir / CONFIG_FILENAME).read_text(encoding="utf-8"))["train"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no readable record of the start: nothing to compare with
+    defaults = TrainConfig()
+    for key in ("objective", "beta"):
+        was, now = saved.get(key, getattr(defaults, key)), getattr(cfg.train, key)
+        if was != now:
+            raise MorrisError(
+                f"{adapter_dir} was trained with train.{key} = {was!r}, not {now!r}; resume with the same "
+                f"--{key}, or start afresh in another --adapter-path"
+            )
 
 
 def clear_leftovers(adapter_dir: Path) -> None:
@@ -128,7 +147,7 @@ class Run:
         improved, should_stop = early.update(judged) if not math.isnan(judged) else (False, False)
         state.since_best = early.since_best
         if improved:
-            state.best_val, state.best_step = judged, step
+            state.best_val, state.best_val_raw, state.best_step = judged, val_loss, step
             if self.primary:
                 self.trainer.save_adapter(self.adapter_dir)
         if should_stop and step < self.plan.iters:
@@ -251,6 +270,8 @@ def train_adapter(
     resume_from = store.latest() if resume else None
     if resume and resume_from is None:
         raise MorrisError(f"--resume: {adapter_dir} has no usable checkpoint; start without --resume")
+    if resume_from is not None:
+        check_same_objective(adapter_dir, cfg)
 
     data = trainer.load(cfg, model_dir, data_dir)  # every check on the input, before any file is written
     plan = make_plan(cfg.train, data.examples, data.tokens)
@@ -280,7 +301,8 @@ def train_adapter(
         trainer.save_adapter(adapter_dir)
     trainer.finish(adapter_dir if primary else None)
     result = {
-        "best_val_loss": state.best_val,
+        "best_val_loss": state.best_val_raw if state.best_val_raw is not None else state.best_val,
+        "best_judged_val_loss": state.best_val,
         "best_step": state.best_step,
         "final_train_loss": state.last_train_loss,
         "steps": final_step,
@@ -291,7 +313,7 @@ def train_adapter(
     if primary:
         write_provenance(adapter_dir, cfg, model_dir, data_dir, trainer.backend, trainer.adapter_format, plan, result)
     run.emit(TrainEvent("done", final_step, result))
-    return TrainResult(adapter_dir, final_step, state.best_val, state.last_train_loss, final_step < plan.iters)
+    return TrainResult(adapter_dir, final_step, result["best_val_loss"], state.last_train_loss, final_step < plan.iters)
 
 
 def announce_plan(run: Run, trainer: StepTrainer) -> None:

@@ -51,10 +51,10 @@ def collate_pairs(
     return tokens, bounds
 
 
-def reply_mask(xp: Any, bounds: Any, width: int) -> Any:
-    """[rows, width - 1] mask of the targets that are reply tokens (target j is token j + 1), for numpy,
-    mlx.core or torch as `xp` (anything with arange and broadcasting comparisons)."""
-    steps = xp.arange(1, width)
+def reply_mask(steps: Any, bounds: Any) -> Any:
+    """[rows, width - 1] mask of the targets that are reply tokens, from `steps` = 1 .. width - 1 (target j
+    is token j + 1) made by the caller's library on the batch's device. Unlike mlx-lm's default_loss,
+    which also counts the first padding token after each sequence, only the reply's own tokens count."""
     return (steps >= bounds[:, 0:1]) & (steps < bounds[:, 1:2])
 
 
