@@ -67,13 +67,15 @@ def test_mlx_loss_is_the_papers_formula(objective, expected, monkeypatch):
     mx = pytest.importorskip("mlx.core")
     from morris_mlx.backends import mlx_prefer
 
-    fixed = (
-        mx.array(np.concatenate([CHOSEN, REJECTED])),
-        mx.array(np.concatenate([CHOSEN_TOKENS, REJECTED_TOKENS])),
-    )
-    monkeypatch.setattr(mlx_prefer, "sequence_logps", lambda model, tokens, bounds: fixed)
+    side = {
+        "chosen": (mx.array(CHOSEN), mx.array(CHOSEN_TOKENS)),
+        "rejected": (mx.array(REJECTED), mx.array(REJECTED_TOKENS)),
+    }
+    monkeypatch.setattr(mlx_prefer, "sequence_logps", lambda model, tokens, bounds: side[tokens])
     reference = mx.array(np.concatenate([REF_CHOSEN, REF_REJECTED]))
-    loss, tokens = mlx_prefer.preference_loss(objective, BETA, None, None, None, reference)
+    loss, tokens = mlx_prefer.preference_loss(
+        objective, BETA, None, "chosen", None, "rejected", None, reference
+    )
     assert loss.item() == pytest.approx(expected(), rel=1e-5)
     assert tokens.item() == CHOSEN_TOKENS.sum() + REJECTED_TOKENS.sum()
 
@@ -314,14 +316,19 @@ def test_a_batch_is_chosen_rows_then_rejected_rows_with_their_references():
         PairExample([5, 6, 7], 1, [5, 8], 1),
         PairExample([1, 1, 1, 1, 1], 3, [2, 2, 2, 2], 3),
     ]
-    tokens, bounds = collate_pairs(pairs, [2, 0], max_seq_length=64)
-    assert tokens.shape == (4, 33)
-    assert tokens[:, :5].tolist() == [[1, 1, 1, 1, 1], [1, 2, 3, 4, 0], [2, 2, 2, 2, 0], [1, 2, 9, 0, 0]]
-    assert bounds.tolist() == [[3, 5], [2, 4], [3, 4], [2, 3]]
+    (chosen, chosen_bounds), (rejected, rejected_bounds) = collate_pairs(pairs, [2, 0], max_seq_length=64)
+    assert chosen.shape == rejected.shape == (2, 33)
+    assert chosen[:, :5].tolist() == [[1, 1, 1, 1, 1], [1, 2, 3, 4, 0]]
+    assert rejected[:, :5].tolist() == [[2, 2, 2, 2, 0], [1, 2, 9, 0, 0]]
+    assert chosen_bounds.tolist() == [[3, 5], [2, 4]] and rejected_bounds.tolist() == [[3, 4], [2, 3]]
     reference = np.array([[-1.0, -2.0], [-3.0, -4.0], [-5.0, -6.0]])  # (chosen, rejected) per pair
     assert reference[[2, 0]].T.reshape(-1).tolist() == [-5.0, -1.0, -6.0, -2.0]
-    cut, cut_bounds = collate_pairs(pairs, [2], max_seq_length=4)
-    assert cut.shape == (2, 4) and cut_bounds.tolist() == [[3, 4], [3, 4]]
+    (cut, cut_bounds), _ = collate_pairs(pairs, [2], max_seq_length=4)
+    assert cut.shape == (1, 4) and cut_bounds.tolist() == [[3, 4]]
+    # Each side is padded to its own longest row: a short rejected reply does not cost an article's width.
+    long = [PairExample(list(range(1, 200)), 2, [1, 2, 3], 2)]
+    (c, _), (r, _) = collate_pairs(long, [0], max_seq_length=1024)
+    assert c.shape == (1, 225) and r.shape == (1, 33)
 
 
 @pytest.mark.parametrize("objective", ["dpo", "orpo"])

@@ -32,12 +32,27 @@ def sequence_logps(model: Any, tokens: Any, bounds: Any) -> tuple[Any, Any]:
     return (logp * mask).sum(axis=1), mask.sum(axis=1)
 
 
-def preference_loss(objective: str, beta: float, model: Any, tokens: Any, bounds: Any, reference: Any) -> Any:
-    """(mean loss, reply tokens) of a batch of B chosen then B rejected rows (training/preference.py)."""
+def pair_logps(
+    model: Any, chosen: Any, chosen_bounds: Any, rejected: Any, rejected_bounds: Any
+) -> tuple[Any, Any]:
+    """Log-probabilities and reply lengths of the chosen rows then the rejected rows, one forward each."""
+    import mlx.core as mx
+
+    (c, c_count), (r, r_count) = (
+        sequence_logps(model, chosen, chosen_bounds),
+        sequence_logps(model, rejected, rejected_bounds),
+    )
+    return mx.concatenate([c, r]), mx.concatenate([c_count, r_count])
+
+
+def preference_loss(objective: str, beta: float, model: Any, *batch: Any) -> Any:
+    """(mean loss, reply tokens) of a batch (chosen, chosen bounds, rejected, rejected bounds, reference
+    with the chosen rows' values then the rejected rows'); training/preference.py has the formulas."""
     import mlx.core as mx
     import mlx.nn as nn
 
-    logps, counts = sequence_logps(model, tokens, bounds)
+    *rows, reference = batch
+    logps, counts = pair_logps(model, *rows)
     half = logps.shape[0] // 2
     chosen, rejected = logps[:half], logps[half:]
     if objective == "dpo":
@@ -93,19 +108,18 @@ class MLXPreferenceTrainer(MLXTrainer):
             return out
         self.model.eval()
         for i in range(len(pairs)):
-            tokens, bounds = self._arrays(pairs, [i])
-            logps, _ = sequence_logps(self.model, tokens, bounds)
+            logps, _ = pair_logps(self.model, *self._arrays(pairs, [i]))
             out[i] = np.array(logps)
         self.model.train()
         return out
 
-    def _arrays(self, pairs: list[PairExample], indices: list[int]) -> tuple[Any, Any]:
+    def _arrays(self, pairs: list[PairExample], indices: list[int]) -> tuple[Any, ...]:
         import mlx.core as mx
 
-        tokens, bounds = collate_pairs(pairs, indices, self.cfg.train.max_seq_length)
-        return mx.array(tokens), mx.array(bounds)
+        chosen, rejected = collate_pairs(pairs, indices, self.cfg.train.max_seq_length)
+        return tuple(mx.array(a) for a in (*chosen, *rejected))
 
-    def _batch(self, split: str, pairs: list[PairExample], indices: list[int]) -> tuple[Any, Any, Any]:
+    def _batch(self, split: str, pairs: list[PairExample], indices: list[int]) -> tuple[Any, ...]:
         import mlx.core as mx
 
         reference = self.reference[split][indices].T.reshape(-1)  # chosen rows, then rejected rows

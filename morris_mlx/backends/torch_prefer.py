@@ -32,6 +32,21 @@ def sequence_logps(
     return (logp * mask).sum(dim=1), mask.sum(dim=1)
 
 
+def pair_logps(
+    model: Any,
+    chosen: torch.Tensor,
+    chosen_bounds: torch.Tensor,
+    rejected: torch.Tensor,
+    rejected_bounds: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probabilities and reply lengths of the chosen rows then the rejected rows, one forward each."""
+    (c, c_count), (r, r_count) = (
+        sequence_logps(model, chosen, chosen_bounds),
+        sequence_logps(model, rejected, rejected_bounds),
+    )
+    return torch.cat([c, r]), torch.cat([c_count, r_count])
+
+
 def preference_loss(
     objective: str, beta: float, logps: torch.Tensor, counts: torch.Tensor, reference: torch.Tensor
 ) -> torch.Tensor:
@@ -88,22 +103,19 @@ class TorchPreferenceTrainer(TorchTrainer):
         self.model.eval()
         with torch.no_grad():
             for indices in pair_batches(pairs, 1):
-                logps, _ = sequence_logps(self.model, *self._pair_batch(pairs, indices))
+                logps, _ = pair_logps(self.model, *self._pair_batch(pairs, indices))
                 out[indices[0]] = logps.cpu()
         self.model.train()
         return out
 
-    def _pair_batch(self, pairs: list[PairExample], indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens, bounds = collate_pairs(pairs, indices, self.cfg.train.max_seq_length)
-        return torch.from_numpy(tokens).long().to(self.device), torch.from_numpy(bounds).long().to(
-            self.device
-        )
+    def _pair_batch(self, pairs: list[PairExample], indices: list[int]) -> tuple[torch.Tensor, ...]:
+        chosen, rejected = collate_pairs(pairs, indices, self.cfg.train.max_seq_length)
+        return tuple(torch.from_numpy(a).long().to(self.device) for a in (*chosen, *rejected))
 
     def _loss(
         self, split: str, pairs: list[PairExample], indices: list[int]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens, bounds = self._pair_batch(pairs, indices)
-        logps, counts = sequence_logps(self.model, tokens, bounds)
+        logps, counts = pair_logps(self.model, *self._pair_batch(pairs, indices))
         reference = self.reference[split][indices].T.reshape(-1).to(self.device)  # chosen rows, then rejected
         return preference_loss(self.objective, self.beta, logps, counts, reference), counts.sum()
 

@@ -1,7 +1,9 @@
 """The preference stage's batches and losses, written once for both backends' tensors.
 
-A micro-batch of B pairs is one padded matrix of 2B rows, the chosen replies first and the rejected ones
-after, as TRL's "concatenated forward" does; a row's log-probability is the sum over its reply tokens.
+A micro-batch of B pairs is two padded matrices, B chosen rows and B rejected rows, each run forward on
+its own (TRL concatenates them into one, which pads a short rejected reply to the article's length); a
+row's log-probability is the sum over its reply tokens, and the losses see the chosen rows' then the
+rejected rows' in one vector.
 
 - DPO (Rafailov et al., 2023), TRL's "sigmoid" loss: -log sigmoid(beta * ((c - c_ref) - (r - r_ref))), the
   reference being the model before training (LoRA starts as a no-op, so that is the base model); its
@@ -33,13 +35,9 @@ def epoch_order(seed: int, epoch: int, n_batches: int) -> np.ndarray:
     return np.random.RandomState(seed + epoch).permutation(n_batches)
 
 
-def collate_pairs(
-    pairs: list[PairExample], indices: list[int], max_seq_length: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(tokens [2B, width], bounds [2B, 2]): chosen rows, then rejected rows, zero-padded; a bound row is
-    (first reply token, length) of the sequence as cut to `max_seq_length`."""
-    rows = [(pairs[i].chosen, pairs[i].chosen_offset) for i in indices]
-    rows += [(pairs[i].rejected, pairs[i].rejected_offset) for i in indices]
+def collate_rows(rows: list[tuple[list[int], int]], max_seq_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens [rows, width], bounds [rows, 2]) zero-padded; a bound row is (first reply token, length) of
+    the sequence as cut to `max_seq_length`."""
     longest = max(len(tokens) for tokens, _ in rows)
     width = min(1 + PAD_TO * ((longest + PAD_TO - 1) // PAD_TO), max_seq_length)
     tokens = np.zeros((len(rows), width), np.int32)
@@ -49,6 +47,17 @@ def collate_pairs(
         tokens[row, :length] = ids[:length]
         bounds[row] = (offset, length)
     return tokens, bounds
+
+
+def collate_pairs(
+    pairs: list[PairExample], indices: list[int], max_seq_length: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The chosen rows and the rejected rows of a batch, each padded to its own longest: a short rejected
+    reply beside a whole article would otherwise cost as much as the article (2 rows of 800 tokens
+    instead of 800 + 260, about 1.5x the work per step on a CPU)."""
+    chosen = collate_rows([(pairs[i].chosen, pairs[i].chosen_offset) for i in indices], max_seq_length)
+    rejected = collate_rows([(pairs[i].rejected, pairs[i].rejected_offset) for i in indices], max_seq_length)
+    return chosen, rejected
 
 
 def reply_mask(steps: Any, bounds: Any) -> Any:
