@@ -15,10 +15,16 @@ import numpy as np
 
 from morris_mlx.backends.mlx_train import MLXTrainer
 from morris_mlx.config import Config
-from morris_mlx.dataset.pairs import PairExample, load_pairs, tokenize_pairs
+from morris_mlx.dataset.pairs import PairExample
 from morris_mlx.errors import MorrisError
 from morris_mlx.training import TrainingData, TrainPlan
-from morris_mlx.training.preference import collate_pairs, epoch_order, pair_batches, reply_mask
+from morris_mlx.training.preference import (
+    collate_pairs,
+    epoch_order,
+    load_pair_splits,
+    pair_batches,
+    reply_mask,
+)
 
 
 def sequence_logps(model: Any, tokens: Any, bounds: Any) -> tuple[Any, Any]:
@@ -79,15 +85,10 @@ class MLXPreferenceTrainer(MLXTrainer):
 
     def load(self, cfg: Config, model_dir: Path, data_dir: Path) -> TrainingData:
         self._load_model(cfg, model_dir, data_dir)
-        length = cfg.train.max_seq_length
-        self.train_set = tokenize_pairs(load_pairs(data_dir, "train"), self.tokenizer, length)
-        self.valid_set = tokenize_pairs(load_pairs(data_dir, "valid"), self.tokenizer, length)
-        if len(self.valid_set) < cfg.train.batch_size:
-            raise MorrisError(
-                f"{data_dir}/valid.jsonl has {len(self.valid_set)} pairs, fewer than the batch size "
-                f"{cfg.train.batch_size}; add validation pairs or lower --batch-size"
-            )
-        return TrainingData(len(self.train_set), sum(len(p.chosen) + len(p.rejected) for p in self.train_set))
+        self.train_set, self.valid_set, size = load_pair_splits(
+            data_dir, self.tokenizer, cfg.train.max_seq_length, cfg.train.batch_size
+        )
+        return size
 
     def build(self, plan: TrainPlan) -> None:
         super().build(plan)

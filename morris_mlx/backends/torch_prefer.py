@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from morris_mlx.backends.torch_backend import load_tokenizer
 from morris_mlx.backends.torch_train import TorchTrainer
 from morris_mlx.config import Config
-from morris_mlx.dataset.pairs import PairExample, load_pairs, tokenize_pairs
+from morris_mlx.dataset.pairs import PairExample
 from morris_mlx.errors import MorrisError
 from morris_mlx.training import TrainingData, TrainPlan
-from morris_mlx.training.preference import collate_pairs, pair_batches, reply_mask
+from morris_mlx.training.preference import collate_pairs, load_pair_splits, pair_batches, reply_mask
 
 
 def sequence_logps(
@@ -76,16 +76,10 @@ class TorchPreferenceTrainer(TorchTrainer):
     def load(self, cfg: Config, model_dir: Path, data_dir: Path) -> TrainingData:
         self.cfg, self.model_dir = cfg, Path(model_dir)
         self.tokenizer = load_tokenizer(model_dir, cfg.model.trust_remote_code)
-        length = cfg.train.max_seq_length
-        self.train_set = tokenize_pairs(load_pairs(data_dir, "train"), self.tokenizer, length)
-        self.valid_set = tokenize_pairs(load_pairs(data_dir, "valid"), self.tokenizer, length)
-        if len(self.valid_set) < cfg.train.batch_size:
-            raise MorrisError(
-                f"{data_dir}/valid.jsonl has {len(self.valid_set)} pairs, fewer than the batch size "
-                f"{cfg.train.batch_size}; add validation pairs or lower --batch-size"
-            )
-        tokens = sum(len(p.chosen) + len(p.rejected) for p in self.train_set)
-        return TrainingData(len(self.train_set), tokens)
+        self.train_set, self.valid_set, size = load_pair_splits(
+            data_dir, self.tokenizer, cfg.train.max_seq_length, cfg.train.batch_size
+        )
+        return size
 
     def batches(self, examples: list[Any]) -> list[list[int]]:
         return pair_batches(examples, self.cfg.train.batch_size)

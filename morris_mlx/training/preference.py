@@ -15,13 +15,30 @@ rejected rows' in one vector.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from morris_mlx.dataset.pairs import PairExample
+from morris_mlx.dataset.pairs import PairExample, load_pairs, tokenize_pairs
+from morris_mlx.errors import MorrisError
+from morris_mlx.training.trainer import TrainingData
 
 PAD_TO = 32  # widths of 1 + a multiple of 32 tokens, as mlx-lm's batches
+
+
+def load_pair_splits(
+    data_dir: Path, tokenizer: Any, max_seq_length: int, batch_size: int
+) -> tuple[list[PairExample], list[PairExample], TrainingData]:
+    """The tokenized train and valid pairs of `data_dir`, checked to be trainable, and their size."""
+    train = tokenize_pairs(load_pairs(data_dir, "train"), tokenizer, max_seq_length)
+    valid = tokenize_pairs(load_pairs(data_dir, "valid"), tokenizer, max_seq_length)
+    if len(valid) < batch_size:
+        raise MorrisError(
+            f"{data_dir}/valid.jsonl has {len(valid)} pairs, fewer than the batch size {batch_size}; "
+            "add validation pairs or lower --batch-size"
+        )
+    return train, valid, TrainingData(len(train), sum(len(p.chosen) + len(p.rejected) for p in train))
 
 
 def pair_batches(pairs: list[PairExample], batch_size: int) -> list[list[int]]:
