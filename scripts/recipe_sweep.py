@@ -273,14 +273,15 @@ def write_table(record: dict[str, Any]) -> str:
         "Made by `scripts/recipe_sweep.py` from the rows of `docs/recipe.json` (never edited by hand). Each "
         "run: `morris prepare --voice V --fold F`, `morris train --seed S` with the recipe's flags (torch "
         "backend, embedded default model), `morris eval --prompts 6 --max-tokens 160 --seed 0` against the "
-        "bundled contrast corpus. Cells are mean ± standard deviation over runs; a candidate beats the "
-        "default only where the difference of means exceeds the larger spread.",
+        f"bundled contrast corpus (scoring version {YARDSTICK}). Cells are mean ± standard deviation over "
+        "runs; a candidate beats the default only where the difference of means exceeds the larger spread.",
         "",
         "- writer drop: plain-text perplexity change on the fold's held-out articles (first 512 tokens).",
         "- contrast drop: the same on other writing about the same topics (`bundled/contrast`).",
         "- specificity: writer drop / contrast drop (above 1: the adapter learned the writer more than the "
         "topics).",
-        "- attributed vs base: share of generated texts the eval classifier (writer vs contrast) gives to the "
+        "- attributed vs base: share of generated texts the eval classifier (the writer against the contrast "
+        "corpus and the base model's own replies to other prompts; docs/voice-yardstick.md) gives to the "
         "writer, adapter over base model.",
         "- train s: wall time of training on a shared 2-core machine; a rough guide.",
         "",
