@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+# One thread per test process (and the `morris` subprocesses it starts): the models here are tiny, and
+# on a loaded 2-core machine two OpenMP threads spinning against the other load made a torch test that
+# takes 5 s alone take 72-100 s. Set before anything imports torch.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 
