@@ -249,6 +249,13 @@ def tiny_train(backend: str) -> Callable[[SimpleNamespace], list]:
     ]
 
 
+def pairs(*extra: object) -> Callable[[SimpleNamespace], list]:
+    return lambda c: [
+        "pairs", "--backend", "torch", "--model", c.model, "--data", c.data, "--out", c.out,
+        "--max-tokens", "2", *extra,
+    ]
+
+
 def generate(*extra: object, backend: str = "mlx") -> Callable[[SimpleNamespace], list]:
     return lambda c: ["generate", "5G", "--backend", backend, "--model", c.model, "--max-tokens", "3", *extra]
 
@@ -356,6 +363,19 @@ CASES: dict[str, Case] = {
         "--resume",
         setup=interrupt_save("safetensors.torch", "save_file", "rng.safetensors"),
         check=interrupted_training_left_nothing_finished,
+    ),
+    "train-orpo-on-chat-data": Case(train("--objective", "orpo"), "not a preference pair; build them"),
+    "train-dpo-beta-0": Case(train("--objective", "dpo", "--beta", "0"), "train.beta"),
+    # pairs --------------------------------------------------------------------------------------------
+    "pairs-missing-data": Case(
+        lambda c: ["pairs", "--model", c.model, "--data", c.tmp / "nope", "--out", c.out], "does not exist"
+    ),
+    "pairs-malformed-data": Case(
+        lambda c: [*pairs()(c), "--data", c.bad["malformed"]], "not valid JSON"
+    ),
+    "pairs-keeps-old-output": Case(pairs(), "already exists; pass --force", setup=existing_output),
+    "pairs-ctrl-c-while-pairing": Case(
+        pairs(), "interrupted", setup=interrupt("morris_mlx.pairs:pair_from_example")
     ),
     # generate -----------------------------------------------------------------------------------------
     "generate-negative-temp": Case(generate("--temp", "-1"), "generate.temp"),
