@@ -59,3 +59,21 @@ def adapter_base_model(adapter_path: Path | None) -> Path | None:
     provenance = read_provenance(adapter_path) or {}
     path = (provenance.get("base_model") or {}).get("path")
     return Path(path) if path and Path(path).is_dir() else None
+
+
+def load_generator(args: argparse.Namespace, cfg: Any) -> Any:
+    """The backend's Generator for the model and adapter the flags (or the adapter's provenance) name."""
+    from morris_mlx.backends import get_backend
+    from morris_mlx.errors import MorrisError
+    from morris_mlx.models.resolve import resolve_model
+
+    adapter_path = Path(args.adapter_path) if args.adapter_path else None
+    if adapter_path is not None and not adapter_path.is_dir():
+        raise MorrisError(
+            f"adapter directory {adapter_path} does not exist; pass the folder `morris train` wrote"
+        )
+    if cfg.model.path is None and (base := adapter_base_model(adapter_path)) is not None:
+        cfg.model.path = str(base)
+    model_dir = resolve_model(cfg.model)
+    backend = get_backend(cfg.model.backend, trust_remote_code=cfg.model.trust_remote_code)
+    return backend.load(model_dir, adapter_path, fuse=cfg.generate.fuse)

@@ -15,10 +15,10 @@ from typing import Any
 from morris_mlx.commands.common import (
     MODEL_MAPPING,
     ArgumentParser,
-    adapter_base_model,
     add_config_arg,
     add_model_args,
     config_from_args,
+    load_generator,
     positive_int,
 )
 
@@ -149,24 +149,6 @@ def check_mode(args: argparse.Namespace) -> None:
         raise MorrisError(f"--out {out} is a directory; pass a file name such as articles.jsonl")
     if out.exists() and not args.force:
         raise MorrisError(f"{out} already exists; pass --force to overwrite it or choose another --out")
-
-
-def load_generator(args: argparse.Namespace, cfg: Any) -> Any:
-    """The backend's Generator for the model and adapter the flags (or the adapter's provenance) name."""
-    from morris_mlx.backends import get_backend
-    from morris_mlx.errors import MorrisError
-    from morris_mlx.models.resolve import resolve_model
-
-    adapter_path = Path(args.adapter_path) if args.adapter_path else None
-    if adapter_path is not None and not adapter_path.is_dir():
-        raise MorrisError(
-            f"adapter directory {adapter_path} does not exist; pass the folder `morris train` wrote"
-        )
-    if cfg.model.path is None and (base := adapter_base_model(adapter_path)) is not None:
-        cfg.model.path = str(base)
-    model_dir = resolve_model(cfg.model)
-    backend = get_backend(cfg.model.backend, trust_remote_code=cfg.model.trust_remote_code)
-    return backend.load(model_dir, adapter_path, fuse=cfg.generate.fuse)
 
 
 def load_reviewer(args: argparse.Namespace) -> Any:

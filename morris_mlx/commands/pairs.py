@@ -9,10 +9,10 @@ from pathlib import Path
 from morris_mlx.commands.common import (
     MODEL_MAPPING,
     ArgumentParser,
-    adapter_base_model,
     add_config_arg,
     add_model_args,
     config_from_args,
+    load_generator,
     positive_int,
 )
 from morris_mlx.errors import MorrisError
@@ -58,8 +58,8 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from morris_mlx.backends import get_backend
-    from morris_mlx.models.resolve import resolve_model
+    from morris_mlx.dataset.jsonl import load_split
+    from morris_mlx.dataset.pairs import PAIR_SPLITS
     from morris_mlx.pairs import PairSettings, make_pairs
 
     args = build_parser().parse_args(sys.argv[2:] if argv is None else argv)
@@ -71,22 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if out_dir.exists() and not args.force:
         raise MorrisError(f"{out_dir} already exists; pass --force to replace it, or choose another --out")
-    from morris_mlx.dataset.jsonl import load_split
-    from morris_mlx.dataset.pairs import PAIR_SPLITS
-
     for split in PAIR_SPLITS:  # a broken file is reported before minutes of loading a model
         load_split(data_dir, split)
-    adapter_path = Path(args.adapter_path) if args.adapter_path else None
-    if adapter_path is not None and not adapter_path.is_dir():
-        raise MorrisError(
-            f"adapter directory {adapter_path} does not exist; pass the folder `morris train` wrote"
-        )
-    if cfg.model.path is None and (base := adapter_base_model(adapter_path)) is not None:
-        cfg.model.path = str(base)
-    model_dir = resolve_model(cfg.model)
-    generator = get_backend(cfg.model.backend, trust_remote_code=cfg.model.trust_remote_code).load(
-        model_dir, adapter_path
-    )
+    generator = load_generator(args, cfg)
     settings = PairSettings(max_tokens=args.max_tokens, seed=args.seed, batch_size=args.batch_size)
 
     def progress(done: int, total: int) -> None:
