@@ -38,8 +38,12 @@ TABLE = REPO / "docs" / "recipe.md"
 BASELINE = "default"
 # Version of the scoring: rows scored otherwise are left out of the table until `rescore` re-evaluates
 # them. 2: the attribution classifier's "not the writer" side holds the base model's own replies too;
-# 3: generated replies are decoded in batches (other draws than one by one).
-YARDSTICK = 3
+# 3: generated replies are decoded in batches (other draws than one by one); 4: every candidate is scored
+# on the fold's default-prepared data (the same held-out text and prompts whatever its own prepare flags),
+# on 9 prompts instead of 6, by a classifier that learned the base model's voice from 24 replies, not 6.
+YARDSTICK = 4
+EVAL_PROMPTS = 12  # 6 held-out articles (test and validation) and 3 off-topic prompts
+EVAL_MAX_TOKENS = 160
 
 QKVO = ["--target-modules", "q_proj", "k_proj", "v_proj", "o_proj"]
 
@@ -140,8 +144,10 @@ def run_one(
                "--seed", str(seed), "--max-seq-length", "1024", *resume, *recipe.train)
     report_path = adapter / "eval" / "report"
     if rescore or not report_path.with_suffix(".json").is_file():
-        morris("eval", "--backend", args.backend, "--adapter-path", str(adapter), "--data", str(data),
-               "--prompts", str(args.prompts), "--max-tokens", str(args.max_tokens), "--seed", "0",
+        # Scored on the default-prepared fold whatever the recipe prepared: the same held-out text for all.
+        scored_on = prepared(voice, fold, root, CANDIDATES[BASELINE])
+        morris("eval", "--backend", args.backend, "--adapter-path", str(adapter), "--data", str(scored_on),
+               "--prompts", str(EVAL_PROMPTS), "--max-tokens", str(EVAL_MAX_TOKENS), "--seed", "0",
                "--out", str(report_path))
     report = json.loads(report_path.with_suffix(".json").read_text())
     provenance = json.loads((adapter / "morris_adapter.json").read_text())
@@ -272,9 +278,10 @@ def write_table(record: dict[str, Any]) -> str:
         "",
         "Made by `scripts/recipe_sweep.py` from the rows of `docs/recipe.json` (never edited by hand). Each "
         "run: `morris prepare --voice V --fold F`, `morris train --seed S` with the recipe's flags (torch "
-        "backend, embedded default model), `morris eval --prompts 6 --max-tokens 160 --seed 0` against the "
-        f"bundled contrast corpus (scoring version {YARDSTICK}). Cells are mean ± standard deviation over "
-        "runs; a candidate beats the default only where the difference of means exceeds the larger spread.",
+        f"backend, embedded default model), `morris eval --prompts {EVAL_PROMPTS} --max-tokens {EVAL_MAX_TOKENS} "
+        "--seed 0` on the fold's default-prepared data (the same held-out articles and prompts for every "
+        f"candidate) against the bundled contrast corpus (scoring version {YARDSTICK}). Cells are mean ± "
+        "standard deviation over runs; a candidate beats the default only where the difference of means exceeds the larger spread.",
         "",
         "- writer drop: plain-text perplexity change on the fold's held-out articles (first 512 tokens).",
         "- contrast drop: the same on other writing about the same topics (`bundled/contrast`).",
@@ -316,8 +323,6 @@ def main() -> int:
     p.add_argument("--only", default=BASELINE, help="comma list of candidates: " + ", ".join(CANDIDATES))
     p.add_argument("--backend", default="torch")
     p.add_argument("--out", default="runs/recipe-sweep", help="where data, adapters and reports go")
-    p.add_argument("--prompts", type=int, default=6)
-    p.add_argument("--max-tokens", type=int, default=160)
     args = p.parse_args()
     if args.stage != "table":
         unknown = [c for c in args.only.split(",") if c not in CANDIDATES]

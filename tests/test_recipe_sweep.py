@@ -76,3 +76,34 @@ def test_rows_of_an_older_yardstick_are_replaced_not_duplicated_and_kept_out_of_
     record = sweep.save_row({**row("default", 0, -0.3), "yardstick": sweep.YARDSTICK})
     assert sorted(r["key"] for r in record["runs"]) == ["default/morris/fold0/seed0", "default/morris/fold1/seed0"]
     assert "earlier yardstick" not in sweep.write_table(record)
+
+
+def test_every_recipe_is_scored_on_the_default_prepared_fold(tmp_path, monkeypatch):
+    """A recipe that prepares differently (paragraph chunks) trains on its own data but is scored on the
+    same held-out articles and prompts as the default, or its writer drop would measure other text."""
+    calls: list[tuple[str, ...]] = []
+
+    def fake_morris(*args: str) -> None:
+        calls.append(args)
+        out = Path(args[args.index("--out") + 1]) if "--out" in args else None
+        if args[0] == "prepare":
+            out.mkdir(parents=True)
+            (out / "train.jsonl").write_text("")
+        elif args[0] == "train":
+            adapter = Path(args[args.index("--adapter-path") + 1])
+            adapter.mkdir(parents=True)
+            (adapter / "morris_adapter.json").write_text('{"metrics": {}, "plan": {}}')
+        elif args[0] == "eval":
+            out.parent.mkdir(parents=True)
+            out.with_suffix(".json").write_text('{"style": {"adapter": {}}}')
+
+    monkeypatch.setattr(sweep, "REPO", tmp_path)
+    monkeypatch.setattr(sweep, "morris", fake_morris)
+    args = sweep.argparse.Namespace(out="runs", backend="torch")
+    sweep.run_one("chunks384", "morris", 2, 0, args)
+    train = next(c for c in calls if c[0] == "train")
+    evaluate = next(c for c in calls if c[0] == "eval")
+    trained_on = Path(train[train.index("--data") + 1])
+    scored_on = Path(evaluate[evaluate.index("--data") + 1])
+    assert trained_on.name.startswith("morris-fold2-") and scored_on.name == "morris-fold2"
+    assert evaluate[evaluate.index("--prompts") + 1] == str(sweep.EVAL_PROMPTS)

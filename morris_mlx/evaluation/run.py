@@ -43,6 +43,10 @@ MIN_CV_ACCURACY = 0.75
 # Batched decoding: on 2 CPU cores six 96-token replies took 101 s in one batch against 161 s one by one.
 GENERATE_BATCH = 6
 VOICE_SEED_OFFSET = 10_000  # the classifier's base-model replies draw apart from the scored ones
+# How many base-model replies teach the classifier the base model's voice. With six (one per scored
+# prompt) the base model's own replies to other prompts were still given to the writer half the time or
+# more; with 24 far less often (docs/voice-yardstick.md).
+VOICE_REPLIES = 24
 
 
 @dataclass
@@ -223,7 +227,7 @@ def run_eval(options: EvalOptions, backend: Backend | None = None, progress: Pro
     base_gen = generate_all(generator, prompts, settings, options.seed, progress, "base: generating")
     base_seconds = time.perf_counter() - t0
     voice_gen = generate_all(
-        generator, voice_prompts(train, len(prompts)), settings, options.seed + VOICE_SEED_OFFSET, progress,
+        generator, voice_prompts(train, max(VOICE_REPLIES, len(prompts))), settings, options.seed + VOICE_SEED_OFFSET, progress,
         "base: replies to training prompts, for the classifier",
     )
     base_ppl = _perplexities(generator, test, contrast_ppl_texts, options.max_length, progress, "base")
@@ -260,9 +264,10 @@ def run_eval(options: EvalOptions, backend: Backend | None = None, progress: Pro
 
 
 def voice_prompts(train: Sequence[Messages], n: int) -> list[Prompt]:
-    """`n` training prompts spread over the train split, for base-model replies that teach the classifier
-    the base model's own voice; never the prompts whose replies it scores."""
-    picked = [train[i * len(train) // n] for i in range(min(n, len(train)))]
+    """`n` training prompts spread over the train split (cycling when it has fewer; each reply draws its
+    own seed), for base-model replies that teach the classifier the base model's own voice; never the
+    prompts whose replies it scores."""
+    picked = [train[i * len(train) // n] if n <= len(train) else train[i % len(train)] for i in range(n)]
     return [Prompt(m[-2]["content"], "train", [dict(x) for x in m[:-1]]) for m in picked]
 
 
