@@ -40,9 +40,11 @@ BASELINE = "default"
 # them. 2: the attribution classifier's "not the writer" side holds the base model's own replies too;
 # 3: generated replies are decoded in batches (other draws than one by one); 4: every candidate is scored
 # on the fold's default-prepared data (the same held-out text and prompts whatever its own prepare flags),
-# on 9 prompts instead of 6, by a classifier that learned the base model's voice from 24 replies, not 6.
-YARDSTICK = 4
-EVAL_PROMPTS = 12  # 6 held-out articles (test and validation) and 3 off-topic prompts
+# by a classifier that learned the base model's voice from 24 replies, not 6 (one day only, superseded by
+# 5); 5: attribution shares over replies to held-out prompts only, 12 of them (each held-out article's
+# prompt asked twice).
+YARDSTICK = 5
+EVAL_PROMPTS = 15  # 12 asks of the 6 held-out articles' prompts (test and validation) and 3 off-topic
 EVAL_MAX_TOKENS = 160
 
 QKVO = ["--target-modules", "q_proj", "k_proj", "v_proj", "o_proj"]
@@ -287,7 +289,7 @@ def write_table(record: dict[str, Any]) -> str:
         "- contrast drop: the same on other writing about the same topics (`bundled/contrast`).",
         "- specificity: writer drop / contrast drop (above 1: the adapter learned the writer more than the "
         "topics).",
-        "- attributed vs base: share of generated texts the eval classifier (the writer against the contrast "
+        "- attributed vs base: share of generated replies to held-out prompts the eval classifier (the writer against the contrast "
         "corpus and the base model's own replies to other prompts; docs/voice-yardstick.md) gives to the "
         "writer, adapter over base model.",
         "- train s: wall time of training on a shared 2-core machine; a rough guide.",

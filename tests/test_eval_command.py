@@ -326,9 +326,13 @@ def test_build_prompts_mixes_held_out_and_off_topic():
     assert [p.kind for p in prompts].count("off-topic") == 3
     assert [p.label for p in prompts[:2]] == ["u0", "u1"]
     assert prompts[-1].messages == [{"role": "system", "content": "S"}, {"role": "user", "content": "o3"}]
-    few = build_prompts(held[:2], off, 5)  # small held-out splits are topped up with off-topic prompts
-    assert [p.kind for p in few] == ["held-out"] * 2 + ["off-topic"] * 3
+    # Small held-out splits are asked again rather than topped up with off-topic prompts: the classifier
+    # scores the held-out replies.
+    few = build_prompts(held[:2], off, 9)
+    assert [p.kind for p in few] == ["held-out"] * 7 + ["off-topic"] * 2
+    assert [p.label for p in few[:5]] == ["u0", "u1", "u0", "u1", "u0"]
     assert [p.kind for p in build_prompts(held, off, 2)] == ["held-out"] * 2
+    assert [p.kind for p in build_prompts([], off, 5)] == ["off-topic"] * 4
 
 
 def test_read_report_round_trip(setup):
@@ -337,3 +341,17 @@ def test_read_report_round_trip(setup):
     report = rep.read_report(out)
     assert report is not None and summarise(report) == summarise(rep.read_report(out.with_suffix(".json")))
     assert rep.read_report(setup["tmp"] / "absent") is None
+
+
+def test_attribution_shares_count_replies_to_held_out_prompts_only():
+    """The classifier learns only on-topic text, so an off-topic reply's side says little; its shares
+    are reported apart and the headline shares are the held-out replies'."""
+    corpus = [article(WRITER, 40, i) for i in range(12)]
+    contrast = [article(GENERIC, 40, 100 + i) for i in range(12)]
+    base = [article(GENERIC, 20, 200), article(GENERIC, 20, 201), article(WRITER, 20, 202)]
+    adapter = [article(WRITER, 20, 300), article(WRITER, 20, 301), article(GENERIC, 20, 302)]
+    out = run_module._attribution(corpus, corpus[:2], base, adapter, contrast, [], 20, 0, [True, True, False])
+    assert out["scored"] == 2
+    assert (out["base_share"], out["adapter_share"]) == (0.0, 1.0)
+    assert (out["offtopic_base_share"], out["offtopic_adapter_share"]) == (1.0, 0.0)
+    assert len(out["base_prob"]) == 3  # every reply's probability stays in the report

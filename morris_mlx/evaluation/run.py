@@ -82,15 +82,19 @@ def load_offtopic(path: Path) -> list[str]:
 
 
 def build_prompts(heldout: Sequence[Messages], offtopic: Sequence[str], total: int) -> list[Prompt]:
-    """Up to `total` prompts: a quarter (at most 3) off-topic, the rest held-out instructions.
+    """`total` prompts: a quarter (at most 3) off-topic, the rest held-out instructions.
 
     Held-out prompts are the test (then validation) split's own system and user turns, so the adapter is
-    asked exactly as it was trained; off-topic ones reuse the first held-out system prompt.
+    asked exactly as it was trained; off-topic ones reuse the first held-out system prompt. When the
+    held-out splits are smaller than their share, their prompts are asked again (each ask draws its own
+    seed): the attribution classifier is only trusted on the writer's topics, so the held-out replies
+    are the ones it scores (see _attribution).
     """
     n_off = min(len(offtopic), MAX_OFFTOPIC, total // 4 if total >= 4 else 0)
-    n_held = min(len(heldout), total - n_off)
-    n_off = min(len(offtopic), total - n_held)  # fill from off-topic when the held-out splits are small
-    prompts = [Prompt(m[-1]["content"], "held-out", [dict(x) for x in m]) for m in (c[:-1] for c in heldout[:n_held])]
+    n_held = total - n_off if heldout else 0
+    n_off = min(len(offtopic), total - n_held)
+    asked = [heldout[i % len(heldout)][:-1] for i in range(n_held)]
+    prompts = [Prompt(m[-1]["content"], "held-out", [dict(x) for x in m]) for m in asked]
     system = [dict(heldout[0][0])] if heldout and heldout[0][0]["role"] == "system" else []
     prompts += [Prompt(line, "off-topic", system + [{"role": "user", "content": line}]) for line in offtopic[:n_off]]
     return prompts
@@ -244,7 +248,8 @@ def run_eval(options: EvalOptions, backend: Backend | None = None, progress: Pro
     adapter_texts = [g.text for g in adapter_gen]
     voice_texts = [g.text for g in voice_gen]
     scores = score_style(
-        corpus, heldout_texts, base_texts, adapter_texts, contrast_texts, lists, options.seed, voice_texts
+        corpus, heldout_texts, base_texts, adapter_texts, contrast_texts, lists, options.seed, voice_texts,
+        on_topic=[p.kind == "held-out" for p in prompts],
     )
     progress("scoring style", 1, 1)
 
@@ -274,6 +279,7 @@ def voice_prompts(train: Sequence[Messages], n: int) -> list[Prompt]:
 def score_style(
     corpus: Sequence[str], heldout: Sequence[str], base: Sequence[str], adapter: Sequence[str],
     contrast: Sequence[str], lists: markers.MarkerLists, seed: int, base_voice: Sequence[str] = (),
+    on_topic: Sequence[bool] | None = None,
 ) -> dict[str, Any]:
     """Every text-level score for the base outputs, the adapter outputs and the writer's held-out articles.
 
@@ -312,19 +318,26 @@ def score_style(
         }
     out["corpus_markers"] = markers.marker_rates(corpus, lists)
     out["heldout_markers"] = markers.marker_rates(heldout, lists)
-    out["attribution"] = _attribution(corpus, reference, base, adapter, contrast, base_voice, length, seed)
+    out["attribution"] = _attribution(
+        corpus, reference, base, adapter, contrast, base_voice, length, seed,
+        [True] * len(base) if on_topic is None else list(on_topic),
+    )
     return out
 
 
 def _attribution(
     corpus: Sequence[str], reference: Sequence[str], base: Sequence[str], adapter: Sequence[str],
-    contrast: Sequence[str], base_voice: Sequence[str], length: int, seed: int,
+    contrast: Sequence[str], base_voice: Sequence[str], length: int, seed: int, on_topic: Sequence[bool],
 ) -> dict[str, Any]:
     """Writer vs not the writer: other writing on the same topics (contrast) and the base model's own
     replies to training prompts, each source half of the "not" side. Trained on writer vs contrast alone,
     the classifier gave the base model's replies 67-100% to the bundled writer (docs/voice-yardstick.md):
     a model's prose sits closer to a columnist than newswire does, so "attributed more often than the base
-    model" could hardly move. The replies it scores (to held-out prompts) are never among those it learns."""
+    model" could hardly move. The replies it scores (to held-out prompts) are never among those it learns.
+
+    Shares are taken over the replies to held-out prompts (`on_topic`) when there are any: every text
+    the classifier learns from is on the writer's topics, and off-topic replies, base and adapter alike,
+    fell on either side by their subject (docs/voice-yardstick.md). Off-topic shares are reported apart."""
     writer = [c for text in corpus for c in chunk_words(text, length)]
     if len(writer) > MAX_WRITER_CHUNKS:
         keep = np.sort(np.random.default_rng(seed).choice(len(writer), MAX_WRITER_CHUNKS, replace=False))
@@ -343,8 +356,9 @@ def _attribution(
         model = attribution.fit_attributor(writer, generic, seed=seed, generic_groups=groups)
     except ValueError as exc:
         return {"available": False, "reason": str(exc)}
-    base_p = model.prob_writer(list(base))
-    adapter_p = model.prob_writer(list(adapter))
+    base_all, adapter_all = model.prob_writer(list(base)), model.prob_writer(list(adapter))
+    scored = np.asarray(on_topic, dtype=bool) if any(on_topic) else np.ones(len(base), dtype=bool)
+    base_p, adapter_p = base_all[scored], adapter_all[scored]
     reference_p = model.prob_writer(list(reference))
     return {
         "available": True,
@@ -357,15 +371,22 @@ def _attribution(
         "folds": model.folds,
         "cv_accuracy": model.cv_accuracy,
         "cv_log_loss": model.cv_log_loss,
-        "base_share": float((base_p >= 0.5).mean()) if len(base_p) else float("nan"),
-        "adapter_share": float((adapter_p >= 0.5).mean()) if len(adapter_p) else float("nan"),
-        "reference_share": float((reference_p >= 0.5).mean()) if len(reference_p) else float("nan"),
+        "base_share": _share(base_p),
+        "adapter_share": _share(adapter_p),
+        "reference_share": _share(reference_p),
         "base_mean_prob": _mean(base_p),
         "adapter_mean_prob": _mean(adapter_p),
         "reference_mean_prob": _mean(reference_p),
-        "base_prob": base_p.tolist(),
-        "adapter_prob": adapter_p.tolist(),
+        "base_prob": base_all.tolist(),
+        "adapter_prob": adapter_all.tolist(),
+        "scored": int(scored.sum()),
+        "offtopic_base_share": _share(base_all[~scored]),
+        "offtopic_adapter_share": _share(adapter_all[~scored]),
     }
+
+
+def _share(probs: np.ndarray) -> float:
+    return float((probs >= 0.5).mean()) if len(probs) else float("nan")
 
 
 def assemble(
@@ -403,7 +424,7 @@ def assemble(
     )
     ms += [
         measure("attributed", "Stylometry", "Attributed to the writer", "share of generated texts the "
-                "classifier assigns to the writer" + caveat, attr.get("base_share"), attr.get("adapter_share"),
+                "classifier assigns to the writer (replies to held-out prompts)" + caveat, attr.get("base_share"), attr.get("adapter_share"),
                 judged, attr.get("reference_share"), held, unit="share"),
         measure("attribution_prob", "Stylometry", "Writer probability", "classifier's mean P(writer) over "
                 "generated texts" + caveat, attr.get("base_mean_prob"), attr.get("adapter_mean_prob"), judged,
