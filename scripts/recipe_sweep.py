@@ -93,10 +93,11 @@ METRICS = {
     "writer_change": ("writer drop", "pct", "lower"),
     "contrast_change": ("contrast drop", "pct", "info"),
     "specificity": ("specificity", "ratio", "higher"),
-    "attribution_ratio": ("attributed vs base", "ratio", "higher"),
+    "attribution_adapter": ("attributed", "share", "higher"),
+    "attribution_vs_base": ("attributed vs base", "ratio", "info"),
     "train_seconds": ("train s", "seconds", "lower"),
 }
-TARGETS = {"writer_change": -0.25, "specificity": 2.0, "attribution_ratio": 3.0}
+TARGETS = {"writer_change": -0.25, "specificity": 2.0, "attribution_vs_base": 3.0}
 
 
 def morris(*args: str) -> None:
@@ -127,7 +128,7 @@ def pairs_of(data: Path) -> Path:
 
 def ratio(adapter: float | None, base: float | None) -> float:
     """How many times as often the adapter's texts are attributed to the writer as the base model's."""
-    if adapter is None or base is None or not math.isfinite(adapter):
+    if adapter is None or base is None or not math.isfinite(adapter) or not math.isfinite(base):
         return math.nan
     return adapter / base if base > 0 else (math.inf if adapter > 0 else math.nan)
 
@@ -229,7 +230,19 @@ def fmt(value: float, kind: str) -> str:
         return "-"
     if math.isinf(value):
         return "inf"
-    return {"pct": f"{100 * value:+.1f}%", "ratio": f"{value:.2f}", "seconds": f"{value:.0f}"}[kind]
+    return {"pct": f"{100 * value:+.1f}%", "ratio": f"{value:.2f}", "share": f"{value:.2f}",
+            "seconds": f"{value:.0f}"}[kind]
+
+
+def candidate_stats(runs: list[dict[str, Any]]) -> dict[str, tuple[float, float, int]]:
+    """(mean, spread, n) of every measure over one candidate's runs. "Attributed vs base" is the ratio of
+    the mean shares, without a spread: the base model's share is (nearly) the same for every candidate on
+    a fold, so candidates are judged by the adapter's share, and a mean of per-run ratios would be ruled
+    by the runs whose base share is 1/12 (a ratio of 9) or 0 (no ratio at all)."""
+    stats = {k: summary([r.get(k) for r in runs]) for k in METRICS if k != "attribution_vs_base"}
+    base = summary([r.get("attribution_base") for r in runs])
+    stats["attribution_vs_base"] = (ratio(stats["attribution_adapter"][0], base[0]), math.nan, base[2])
+    return {k: stats[k] for k in METRICS}
 
 
 def stage_table(runs: list[dict[str, Any]], title: str) -> list[str]:
@@ -240,9 +253,9 @@ def stage_table(runs: list[dict[str, Any]], title: str) -> list[str]:
     order = [c for c in CANDIDATES if c in by_candidate] + sorted(set(by_candidate) - set(CANDIDATES))
     lines = [f"### {title}", "", "| recipe | runs | " + " | ".join(m[0] for m in METRICS.values()) + " |",
              "|---|---|" + "---|" * len(METRICS)]
-    stats = {c: {k: summary([r.get(k) for r in by_candidate[c]]) for k in METRICS} for c in order}
+    stats = {c: candidate_stats(by_candidate[c]) for c in order}
     for c in order:
-        cells = [f"{fmt(m, kind)} ± {fmt(s, kind).lstrip('+')}" if n > 1 else fmt(m, kind)
+        cells = [f"{fmt(m, kind)} ± {fmt(s, kind).lstrip('+')}" if n > 1 and math.isfinite(s) else fmt(m, kind)
                  for (m, s, n), (_, kind, _) in zip(stats[c].values(), METRICS.values(), strict=True)]
         lines.append(f"| {c} | {len(by_candidate[c])} | " + " | ".join(cells) + " |")
     lines += ["", *verdict(stats), ""]
@@ -289,9 +302,11 @@ def write_table(record: dict[str, Any]) -> str:
         "- contrast drop: the same on other writing about the same topics (`bundled/contrast`).",
         "- specificity: writer drop / contrast drop (above 1: the adapter learned the writer more than the "
         "topics).",
-        "- attributed vs base: share of generated replies to held-out prompts the eval classifier (the writer against the contrast "
-        "corpus and the base model's own replies to other prompts; docs/voice-yardstick.md) gives to the "
-        "writer, adapter over base model.",
+        "- attributed: share of the adapter's replies to held-out prompts that the eval classifier (the writer "
+        "against the contrast corpus and the base model's own replies to other prompts; "
+        "docs/voice-yardstick.md) gives to the writer.",
+        "- attributed vs base: the mean of that share over the mean of the base model's share for the same "
+        "prompts and seeds.",
         "- train s: wall time of training on a shared 2-core machine; a rough guide.",
         "",
         *stage_table(screen, "Screen: the morris voice, training seed 0, every fold"),

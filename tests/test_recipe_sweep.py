@@ -51,6 +51,19 @@ def test_no_default_runs_no_verdict():
 def test_attribution_ratio_handles_a_base_that_never_sounds_like_the_writer():
     assert sweep.ratio(0.5, 0.25) == 2.0
     assert math.isinf(sweep.ratio(0.5, 0.0)) and math.isnan(sweep.ratio(0.0, 0.0))
+    assert math.isnan(sweep.ratio(0.5, math.nan))
+
+
+def test_attributed_vs_base_is_the_ratio_of_mean_shares_not_the_mean_of_ratios():
+    runs = [{**row("default", f, -0.2), "attribution_base": b, "attribution_adapter": a}
+            for f, (b, a) in enumerate([(1 / 12, 0.75), (0.25, 0.5), (0.0, 0.5)])]
+    stats = sweep.candidate_stats(runs)
+    mean, spread, n = stats["attribution_vs_base"]
+    # (0.75 + 0.5 + 0.5) / (1/12 + 0.25 + 0) = 5.25, where the per-run ratios are 9, 2 and infinite
+    assert math.isclose(mean, 5.25) and math.isnan(spread) and n == 3
+    assert math.isclose(stats["attribution_adapter"][0], 1.75 / 3)
+    line = next(x for x in sweep.stage_table(runs, "t") if x.startswith("| default |"))
+    assert "| 5.25 |" in line and "± -" not in line
 
 
 def test_recipes_that_prepare_differently_get_their_own_data(tmp_path, monkeypatch):
