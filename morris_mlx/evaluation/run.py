@@ -43,9 +43,9 @@ MIN_CV_ACCURACY = 0.75
 # Batched decoding: on 2 CPU cores six 96-token replies took 101 s in one batch against 161 s one by one.
 GENERATE_BATCH = 6
 VOICE_SEED_OFFSET = 10_000  # the classifier's base-model replies draw apart from the scored ones
-# How many base-model replies teach the classifier the base model's voice. With six (one per scored
-# prompt) the base model's own replies to other prompts were still given to the writer half the time or
-# more; with 24 far less often (docs/voice-yardstick.md).
+# How many base-model replies teach the classifier the base model's voice: six (one per scored prompt)
+# against 132 contrast passages left it giving the base model's replies to the writer half the time or
+# more (docs/voice-yardstick.md).
 VOICE_REPLIES = 24
 
 
