@@ -170,7 +170,6 @@ def run_one(
         "specificity": voice_block.get("specificity"),
         "attribution_base": attribution.get("base_share"),
         "attribution_adapter": attribution.get("adapter_share"),
-        "attribution_ratio": ratio(attribution.get("adapter_share"), attribution.get("base_share")),
         "classifier_accuracy": attribution.get("cv_accuracy"),
         "copied_words_mean": report["style"]["adapter"].get("shared_span_mean"),
         "train_seconds": metrics.get("train_seconds"),

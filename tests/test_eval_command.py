@@ -172,6 +172,8 @@ def test_eval_writes_a_readable_report(setup, capsys):
 
     meta = report["meta"]
     assert (meta["prompts"], meta["heldout_prompts"], meta["offtopic_prompts"]) == (6, 5, 1)
+    assert report["attribution"]["scored"] == 5  # the off-topic reply is not counted in the shares
+    assert "Off-topic replies given to the writer, not counted" in markdown
     assert len(report["samples"]) == 6
     gen = setup["backend"].generators[0]
     assert gen.adapter_calls == [setup["adapter"]]
@@ -328,9 +330,13 @@ def test_build_prompts_mixes_held_out_and_off_topic():
     assert prompts[-1].messages == [{"role": "system", "content": "S"}, {"role": "user", "content": "o3"}]
     # Small held-out splits are asked again rather than topped up with off-topic prompts: the classifier
     # scores the held-out replies.
+    # Each held-out prompt is asked the same number of times (not u0 more often than u1).
     few = build_prompts(held[:2], off, 9)
-    assert [p.kind for p in few] == ["held-out"] * 7 + ["off-topic"] * 2
-    assert [p.label for p in few[:5]] == ["u0", "u1", "u0", "u1", "u0"]
+    assert [p.kind for p in few] == ["held-out"] * 6 + ["off-topic"] * 3
+    assert [p.label for p in few[:6]] == ["u0", "u1"] * 3
+    assert [p.label for p in build_prompts(held[:6], off, 12)] == [f"u{i}" for i in range(6)] + ["o1", "o2", "o3"]
+    greedy = build_prompts(held[:2], off, 9, repeat=False)  # the same prompt would give the same reply
+    assert [p.kind for p in greedy] == ["held-out"] * 2 + ["off-topic"] * 3
     assert [p.kind for p in build_prompts(held, off, 2)] == ["held-out"] * 2
     assert [p.kind for p in build_prompts([], off, 5)] == ["off-topic"] * 4
 
@@ -355,3 +361,15 @@ def test_attribution_shares_count_replies_to_held_out_prompts_only():
     assert (out["base_share"], out["adapter_share"]) == (0.0, 1.0)
     assert (out["offtopic_base_share"], out["offtopic_adapter_share"]) == (1.0, 0.0)
     assert len(out["base_prob"]) == 3  # every reply's probability stays in the report
+
+
+def test_small_held_out_splits_are_asked_again_with_other_seeds(setup):
+    out = setup["tmp"] / "twice"
+    assert run(setup, "--out", str(out), "--prompts", "20") == 0  # 7 held-out articles, 3 off-topic asks
+    report = json.loads(out.with_suffix(".json").read_text())
+    meta = report["meta"]
+    assert (meta["heldout_prompts"], meta["heldout_distinct"], meta["offtopic_prompts"]) == (14, 7, 3)
+    assert report["attribution"]["scored"] == 14
+    first, again = report["samples"][0], report["samples"][7]
+    assert first["prompt"] == again["prompt"] and first["adapter"] != again["adapter"]
+    assert "14 asking 7 held-out instructions" in out.with_suffix(".md").read_text()

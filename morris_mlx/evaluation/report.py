@@ -170,7 +170,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"- base model: `{meta['model_dir']}` on the {meta['backend']} backend",
         f"- data: `{meta['data_dir']}` ({meta['train_articles']} training articles, "
         f"{meta['test_articles']} held-out)",
-        f"- generation: {meta['prompts']} prompts ({meta['heldout_prompts']} from held-out headlines, "
+        f"- generation: {meta['prompts']} prompts ({meta['heldout_prompts']} asking "
+        f"{meta.get('heldout_distinct', meta['heldout_prompts'])} held-out instructions, "
         f"{meta['offtopic_prompts']} off-topic), up to {meta['max_tokens']} tokens, temperature "
         f"{meta['temp']}, top-p {meta['top_p']}, seed {meta['seed']} (same seeds for base and adapter)",
         f"- created {meta['created']}; took {meta['seconds']:.0f} s",
@@ -205,10 +206,15 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"{100 * attribution['cv_accuracy']:.0f}%. The replies it scores answer other prompts than those "
             "it learned from."
         )
+        if attribution.get("offtopic_adapter_share") is not None and attribution.get("scored") is not None:
+            out += ["", f"Shares count the {attribution['scored']} replies to held-out prompts: the classifier "
+                    "learned the writer's topics only. Off-topic replies given to the writer, not counted: "
+                    f"base {_share(attribution.get('offtopic_base_share'))}, adapter "
+                    f"{_share(attribution.get('offtopic_adapter_share'))}."]
         if not attribution.get("reliable", True):
             out += ["", "**Too weak to judge by**: with so few generic texts it is not much better than a coin "
-                    "toss, so its numbers carry no verdict. Generate more prompts (--prompts) or give other "
-                    "writers' articles with --contrast."]
+                    "toss, so its numbers carry no verdict. Give other writers' articles with --contrast, or train "
+                    "on more of the writer's articles."]
     else:
         out.append(f"Not run: {attribution.get('reason', 'no generic texts')}.")
     out += ["", "## How to read this", ""]
@@ -326,3 +332,7 @@ def read_report(path: str | Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return report if isinstance(report, dict) and "measures" in report else None
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{100 * value:.0f}%"

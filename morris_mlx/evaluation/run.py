@@ -81,18 +81,23 @@ def load_offtopic(path: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def build_prompts(heldout: Sequence[Messages], offtopic: Sequence[str], total: int) -> list[Prompt]:
-    """`total` prompts: a quarter (at most 3) off-topic, the rest held-out instructions.
+def build_prompts(
+    heldout: Sequence[Messages], offtopic: Sequence[str], total: int, repeat: bool = True
+) -> list[Prompt]:
+    """Up to `total` prompts: a quarter (at most 3) off-topic, the rest held-out instructions.
 
     Held-out prompts are the test (then validation) split's own system and user turns, so the adapter is
     asked exactly as it was trained; off-topic ones reuse the first held-out system prompt. When the
-    held-out splits are smaller than their share, their prompts are asked again (each ask draws its own
-    seed): the attribution classifier is only trusted on the writer's topics, so the held-out replies
-    are the ones it scores (see _attribution).
+    held-out splits are smaller than their share and `repeat` (sampling, not greedy decoding), every
+    held-out prompt is asked the same number of times, each ask with its own seed: the attribution
+    classifier is only trusted on the writer's topics, so the held-out replies are the ones it scores
+    (see _attribution).
     """
     n_off = min(len(offtopic), MAX_OFFTOPIC, total // 4 if total >= 4 else 0)
     n_held = total - n_off if heldout else 0
-    n_off = min(len(offtopic), total - n_held)
+    if n_held > len(heldout):
+        n_held = len(heldout) * (n_held // len(heldout) if repeat else 1)
+    n_off = min(len(offtopic), total - n_held, MAX_OFFTOPIC if heldout else total)
     asked = [heldout[i % len(heldout)][:-1] for i in range(n_held)]
     prompts = [Prompt(m[-1]["content"], "held-out", [dict(x) for x in m]) for m in asked]
     system = [dict(heldout[0][0])] if heldout and heldout[0][0]["role"] == "system" else []
@@ -215,7 +220,8 @@ def run_eval(options: EvalOptions, backend: Backend | None = None, progress: Pro
         raise MorrisError(f"{options.data_dir}/train.jsonl has {len(train)} example; eval needs at least 2")
     corpus = [m[-1]["content"] for m in train]
     heldout_texts = [m[-1]["content"] for m in test]
-    prompts = build_prompts(test + valid, load_offtopic(options.offtopic_file), options.prompts)
+    greedy = options.generate.temp <= 0  # a repeated prompt would give the same reply again
+    prompts = build_prompts(test + valid, load_offtopic(options.offtopic_file), options.prompts, not greedy)
     contrast_texts = load_contrast(options.contrast) if options.contrast else []
     lists = markers.load_markers(options.markers_file)
     settings = replace(options.generate, max_tokens=options.max_tokens, system_prompt=None, time_limit=None)
@@ -357,7 +363,9 @@ def _attribution(
     except ValueError as exc:
         return {"available": False, "reason": str(exc)}
     base_all, adapter_all = model.prob_writer(list(base)), model.prob_writer(list(adapter))
-    scored = np.asarray(on_topic, dtype=bool) if any(on_topic) else np.ones(len(base), dtype=bool)
+    scored = np.asarray(on_topic, dtype=bool)
+    if scored.shape != base_all.shape or not scored.any():
+        return {"available": False, "reason": "no replies to held-out prompts to score"}
     base_p, adapter_p = base_all[scored], adapter_all[scored]
     reference_p = model.prob_writer(list(reference))
     return {
@@ -426,7 +434,7 @@ def assemble(
         measure("attributed", "Stylometry", "Attributed to the writer", "share of generated texts the "
                 "classifier assigns to the writer (replies to held-out prompts)" + caveat, attr.get("base_share"), attr.get("adapter_share"),
                 judged, attr.get("reference_share"), held, unit="share"),
-        measure("attribution_prob", "Stylometry", "Writer probability", "classifier's mean P(writer) over "
+        measure("attribution_prob", "Stylometry", "Writer probability", "classifier's mean P(writer) over replies to held-out prompts"
                 "generated texts" + caveat, attr.get("base_mean_prob"), attr.get("adapter_mean_prob"), judged,
                 attr.get("reference_mean_prob"), held),
     ]
@@ -479,6 +487,7 @@ def assemble(
             "repetition_penalty": settings.repetition_penalty,
             "prompts": len(prompts),
             "heldout_prompts": sum(p.kind == "held-out" for p in prompts),
+            "heldout_distinct": len({p.label for p in prompts if p.kind == "held-out"}),
             "offtopic_prompts": sum(p.kind == "off-topic" for p in prompts),
             "train_articles": n_train,
             "test_articles": n_test,
