@@ -60,8 +60,8 @@ def build_parser() -> ArgumentParser:
         "--prompts",
         type=positive_int,
         default=12,
-        help="generation prompts: held-out instructions (asked again when there are fewer) plus up to 3 "
-        "off-topic ones; attribution counts the held-out replies (default: 12)",
+        help="generation prompts, at most: held-out instructions (each asked equally often when there are "
+        "fewer) plus up to 3 off-topic ones; attribution counts the held-out replies (default: 12)",
     )
     p.add_argument(
         "--contrast",
