@@ -80,3 +80,28 @@ def test_smoothing_must_leave_weight_on_the_present(tiny_model, tmp_path):
 
     with pytest.raises(MorrisError, match="val_smoothing"):
         load_config(overrides={"train.val_smoothing": 1.0})
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_resumed_run_counts_the_training_time_before_its_checkpoint(tiny_model, tmp_path, monkeypatch):
+    from morris_mlx.training.progress import Stopwatch
+
+    monkeypatch.setattr(Stopwatch, "elapsed", lambda self: 100.0)  # every process has trained 100 s so far
+    cfg = load_config(overrides={"train.iters": 60, "train.steps_per_eval": 10, "train.patience": 0})
+    (tmp_path / "data").mkdir()
+    out = tmp_path / "adapter"
+
+    class KilledAt35(ScriptedTrainer):
+        def train_step(self, step: int, learning_rate: float, apply_update: bool) -> tuple[float, int]:
+            if step == 35:
+                raise Killed
+            return super().train_step(step, learning_rate, apply_update)
+
+    with pytest.raises(Killed):
+        train_adapter(KilledAt35(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, quiet=True)
+    train_adapter(ScriptedTrainer(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
+    provenance = json.loads((out / "morris_adapter.json").read_text())
+    assert provenance["metrics"]["train_seconds"] == 200.0  # 100 s up to the checkpoint, 100 s after

@@ -56,6 +56,7 @@ class LoopState:
     report_steps: int = 0
     report_seconds: float = 0.0
     base_fingerprint: str = ""
+    seconds_before: float = 0.0  # training time of the runs this one resumes, up to their checkpoint
 
     @classmethod
     def from_saved(cls, saved: dict[str, Any]) -> LoopState:
@@ -174,7 +175,8 @@ class Run:
             return
         self.done["saved"] = step
         tic = time.perf_counter()
-        path = self.store.save(step, asdict(self.state))
+        saved = {**asdict(self.state), "seconds_before": self.state.seconds_before + self.clock.elapsed()}
+        path = self.store.save(step, saved)
         self.clock.add("save", time.perf_counter() - tic)
         self.emit(TrainEvent("checkpoint", step, {"path": str(path)}))
 
@@ -308,7 +310,7 @@ def train_adapter(
         "steps": final_step,
         "stopped_early": final_step < plan.iters,
         "trained_tokens": state.trained_tokens,
-        "train_seconds": run.clock.elapsed(),
+        "train_seconds": state.seconds_before + run.clock.elapsed(),  # a resumed run counts its past
     }
     if primary:
         write_provenance(adapter_dir, cfg, model_dir, data_dir, trainer.backend, trainer.adapter_format, plan, result)
