@@ -258,36 +258,59 @@ def stage_table(runs: list[dict[str, Any]], title: str) -> list[str]:
         cells = [f"{fmt(m, kind)} ± {fmt(s, kind).lstrip('+')}" if n > 1 and math.isfinite(s) else fmt(m, kind)
                  for (m, s, n), (_, kind, _) in zip(stats[c].values(), METRICS.values(), strict=True)]
         lines.append(f"| {c} | {len(by_candidate[c])} | " + " | ".join(cells) + " |")
-    lines += ["", *verdict(stats), ""]
+    lines += ["", *verdict({c: by_candidate[c] for c in order}), ""]
     return lines
 
 
-def verdict(stats: dict[str, dict[str, tuple[float, float, int]]]) -> list[str]:
-    if BASELINE not in stats:
+def matched(runs: list[dict[str, Any]], others: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ...]:
+    """The runs of each list whose voice, fold and seed the other list has too: a candidate is compared
+    with the default on the same articles, seeds and voices (the voices differ in how far they move)."""
+    def where(r: dict[str, Any]) -> tuple[Any, ...]:
+        return r["voice"], r["fold"], r["seed"]
+
+    shared = {where(r) for r in runs} & {where(r) for r in others}
+    return [r for r in runs if where(r) in shared], [r for r in others if where(r) in shared]
+
+
+def verdict(by_candidate: dict[str, list[dict[str, Any]]]) -> list[str]:
+    if BASELINE not in by_candidate:
         return ["No verdict: today's default has no runs in this stage yet."]
     lines = []
-    for c, s in stats.items():
+    for c, runs in by_candidate.items():
         if c == BASELINE:
             continue
+        mine, theirs = matched(runs, by_candidate[BASELINE])
+        s, d = candidate_stats(mine), candidate_stats(theirs)
         wins = [METRICS[k][0] for k, (_, _, better) in METRICS.items()
-                if better != "info" and beats(s[k], stats[BASELINE][k], better)]
+                if better != "info" and beats(s[k], d[k], better)]
         losses = [METRICS[k][0] for k, (_, _, better) in METRICS.items()
-                  if better != "info" and beats(stats[BASELINE][k], s[k], better)]
+                  if better != "info" and beats(d[k], s[k], better)]
         if wins or losses:
             lines.append(f"- {c}: better than the default on {', '.join(wins) or 'nothing'}; "
-                         f"worse on {', '.join(losses) or 'nothing'} (differences beyond the spread).")
+                         f"worse on {', '.join(losses) or 'nothing'} (differences beyond the spread, over the "
+                         f"{len(mine)} runs whose voice, fold and seed the default has too).")
     if not lines:
         lines.append("- No candidate differs from the default by more than the spread on any measure.")
-    base = stats[BASELINE]
-    met = [f"{METRICS[k][0]} {fmt(base[k][0], METRICS[k][1])} (target {fmt(t, METRICS[k][1])})"
-           for k, t in TARGETS.items()]
-    return lines + [f"- Today's default: {'; '.join(met)}."]
+    def against_targets(runs: list[dict[str, Any]]) -> str:
+        stats = candidate_stats(runs)
+        return "; ".join(f"{METRICS[k][0]} {fmt(stats[k][0], METRICS[k][1])} (target {fmt(t, METRICS[k][1])})"
+                         for k, t in TARGETS.items())
+
+    lines.append(f"- Today's default: {against_targets(by_candidate[BASELINE])}.")
+    voices = sorted({r["voice"] for r in by_candidate[BASELINE]})
+    if len(voices) > 1:  # a mean over voices can hide one that misses
+        lines += [f"- Today's default on {v} alone: "
+                  f"{against_targets([r for r in by_candidate[BASELINE] if r['voice'] == v])}." for v in voices]
+    return lines
 
 
 def write_table(record: dict[str, Any]) -> str:
     runs, waiting = current(record["runs"]), len(record["runs"]) - len(current(record["runs"]))
     screen = [r for r in runs if r["voice"] == "morris" and r["seed"] == 0]
-    both = [r for r in runs if r["voice"] in ("morris", "ledger")]
+    voices: dict[str, set[str]] = {}
+    for r in runs:
+        voices.setdefault(r["candidate"], set()).add(r["voice"])
+    both = [r for r in runs if {"morris", "ledger"} <= voices[r["candidate"]]]
     out = [
         "# Recipe sweep",
         "",

@@ -120,3 +120,16 @@ def test_every_recipe_is_scored_on_the_default_prepared_fold(tmp_path, monkeypat
     scored_on = Path(evaluate[evaluate.index("--data") + 1])
     assert trained_on.name.startswith("morris-fold2-") and scored_on.name == "morris-fold2"
     assert evaluate[evaluate.index("--prompts") + 1] == str(sweep.EVAL_PROMPTS)
+
+
+def test_a_candidate_is_judged_against_the_default_on_the_same_voices_folds_and_seeds(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "TABLE", tmp_path / "recipe.md")
+    default = [row("default", f, w) for f, w in enumerate((-0.26, -0.27, -0.28))]
+    default += [row("default", f, w, voice="ledger") for f, w in enumerate((-0.34, -0.36, -0.35))]
+    same = [row("orpo", f, w) for f, w in enumerate((-0.26, -0.27, -0.28))]  # the gloomy voice only
+    text = "\n".join(sweep.stage_table(default + same, "test"))
+    assert "orpo: better" not in text and "No candidate differs" in text  # not "worse" for lacking ledger
+    runs = [{**r, "yardstick": sweep.YARDSTICK} for r in default + same]
+    both = sweep.write_table({"runs": runs}).split("### Both voices")[1].split("### Runs")[0]
+    assert "| default | 6 |" in both and "| orpo |" not in both  # a one-voice candidate waits for its finals
+    assert "- Today's default on ledger alone: writer drop -35.0%" in both  # a mean can hide a voice
