@@ -341,7 +341,7 @@ def _attribution(
     a model's prose sits closer to a columnist than newswire does, so "attributed more often than the base
     model" could hardly move. The replies it scores (to held-out prompts) are never among those it learns.
 
-    Shares are taken over the replies to held-out prompts (`on_topic`) when there are any: every text
+    Shares are taken over the replies to held-out prompts (`on_topic`; none: no shares at all): every text
     the classifier learns from is on the writer's topics, and off-topic replies, base and adapter alike,
     fell on either side by their subject (docs/voice-yardstick.md). Off-topic shares are reported apart."""
     writer = [c for text in corpus for c in chunk_words(text, length)]
