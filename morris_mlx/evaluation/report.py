@@ -209,8 +209,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         if attribution.get("offtopic_adapter_share") is not None and attribution.get("scored") is not None:
             out += ["", f"Shares count the {attribution['scored']} replies to held-out prompts: the classifier "
                     "learned the writer's topics only. Off-topic replies given to the writer, not counted: "
-                    f"base {_share(attribution.get('offtopic_base_share'))}, adapter "
-                    f"{_share(attribution.get('offtopic_adapter_share'))}."]
+                    f"base {fmt(attribution.get('offtopic_base_share'), 'share')}, adapter "
+                    f"{fmt(attribution.get('offtopic_adapter_share'), 'share')}."]
         if not attribution.get("reliable", True):
             out += ["", "**Too weak to judge by**: with so few generic texts it is not much better than a coin "
                     "toss, so its numbers carry no verdict. Give other writers' articles with --contrast, or train "
@@ -332,7 +332,3 @@ def read_report(path: str | Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return report if isinstance(report, dict) and "measures" in report else None
-
-
-def _share(value: float | None) -> str:
-    return "-" if value is None or value != value else f"{100 * value:.0f}%"

@@ -379,21 +379,21 @@ def _attribution(
         "folds": model.folds,
         "cv_accuracy": model.cv_accuracy,
         "cv_log_loss": model.cv_log_loss,
-        "base_share": _share(base_p),
-        "adapter_share": _share(adapter_p),
-        "reference_share": _share(reference_p),
+        "base_share": _attributed_share(base_p),
+        "adapter_share": _attributed_share(adapter_p),
+        "reference_share": _attributed_share(reference_p),
         "base_mean_prob": _mean(base_p),
         "adapter_mean_prob": _mean(adapter_p),
         "reference_mean_prob": _mean(reference_p),
         "base_prob": base_all.tolist(),
         "adapter_prob": adapter_all.tolist(),
         "scored": int(scored.sum()),
-        "offtopic_base_share": _share(base_all[~scored]),
-        "offtopic_adapter_share": _share(adapter_all[~scored]),
+        "offtopic_base_share": _attributed_share(base_all[~scored]),
+        "offtopic_adapter_share": _attributed_share(adapter_all[~scored]),
     }
 
 
-def _share(probs: np.ndarray) -> float:
+def _attributed_share(probs: np.ndarray) -> float:
     return float((probs >= 0.5).mean()) if len(probs) else float("nan")
 
 
