@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -44,8 +45,11 @@ def test_run_eval_on_a_real_backend(name, tiny_model, tiny_data, tmp_path, base_
     options = EvalOptions(adapter_path=adapter, model_dir=tiny_model, data_dir=tiny_data, backend=name,
                           seed=1, max_tokens=12, prompts=2)
     first = run_eval(options, backend=backend)
-    again = run_eval(options, backend=backend)
+    again = run_eval(replace(options, cache=False), backend=backend)
     assert first["samples"] == again["samples"]  # same seeds, same text
+    cached = run_eval(options, backend=backend)  # the base model's half comes back from the first run
+    assert (first["meta"]["base_cached"], cached["meta"]["base_cached"]) == (False, True)
+    assert (cached["samples"], cached["perplexity"]) == (first["samples"], first["perplexity"])
     ppl = first["perplexity"]["writer"]
     assert math.isfinite(ppl["base"]) and math.isfinite(ppl["adapter"])
     assert ppl["base_detail"]["tokens"] == ppl["adapter_detail"]["tokens"] > 0

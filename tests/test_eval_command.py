@@ -62,6 +62,7 @@ class FakeGenerator:
                 counts[a, b] += 1
         self.bigram = np.log(counts / counts.sum(axis=1, keepdims=True))
         self.adapter_calls: list[Path | None] = []
+        self.base_streams = 0
 
     def encode_chat(self, messages, add_generation_prompt):
         text = "".join(f"<{m['role']}>{m['content']}" for m in messages)
@@ -81,6 +82,7 @@ class FakeGenerator:
 
     def stream(self, messages, settings):
         bank = WRITER if self.adapter_path else self.base_bank
+        self.base_streams += self.adapter_path is None
         text = article(bank, 40, settings.seed, title=messages[-1]["content"][:30])
         pieces = text.split(" ")[: settings.max_tokens]
         for i, piece in enumerate(pieces):
@@ -193,11 +195,54 @@ def test_eval_writes_a_readable_report(setup, capsys):
 
 def test_eval_is_deterministic_for_a_seed(setup):
     assert run(setup, "--out", str(setup["tmp"] / "a"), "--seed", "3") == 0
-    assert run(setup, "--out", str(setup["tmp"] / "b"), "--seed", "3") == 0
+    assert run(setup, "--out", str(setup["tmp"] / "b"), "--seed", "3", "--no-cache") == 0
     assert run(setup, "--out", str(setup["tmp"] / "c"), "--seed", "4") == 0
     a, b, c = (json.loads((setup["tmp"] / f"{n}.json").read_text()) for n in "abc")
     assert a["measures"] == b["measures"] and a["samples"] == b["samples"] and a["style"] == b["style"]
     assert a["samples"] != c["samples"]
+
+
+def base_streams(setup) -> int:
+    """How many texts the base model has generated so far, over every generator the backend loaded."""
+    return sum(g.base_streams for g in setup["backend"].generators)
+
+
+def test_a_second_eval_reuses_the_base_models_half(setup, capsys):
+    out = setup["tmp"]
+    assert run(setup, "--out", str(out / "a")) == 0
+    computed = base_streams(setup)
+    assert computed > 0
+    assert run(setup, "--out", str(out / "b")) == 0  # another adapter could be here: same base work
+    assert base_streams(setup) == computed
+    a, b = (json.loads((out / f"{n}.json").read_text()) for n in "ab")
+    assert (a["meta"]["base_cached"], b["meta"]["base_cached"]) == (False, True)
+    assert "from an earlier eval" in (out / "b.md").read_text() and "from an earlier eval" not in (out / "a.md").read_text()
+    for part in ("measures", "samples", "style", "perplexity", "voice"):
+        assert a[part] == b[part], part
+
+    assert run(setup, "--out", str(out / "c"), "--max-tokens", "60") == 0  # other settings: other base replies
+    assert base_streams(setup) == 2 * computed
+    assert run(setup, "--out", str(out / "d"), "--no-cache") == 0
+    assert base_streams(setup) == 3 * computed
+
+    entries = sorted((setup["tmp"] / "morris_home" / "eval-cache").glob("*.json"))
+    assert len(entries) == 2
+    for entry in entries:
+        entry.write_text('{"key": "trunc')  # a damaged entry is recomputed and replaced
+    assert run(setup, "--out", str(out / "e")) == 0
+    assert base_streams(setup) == 4 * computed
+    assert "unreadable" in capsys.readouterr().err
+    assert json.loads((out / "e.json").read_text())["samples"] == a["samples"]
+    assert run(setup, "--out", str(out / "f")) == 0
+    assert base_streams(setup) == 4 * computed
+
+
+def test_a_changed_model_file_is_not_answered_from_the_cache(setup):
+    assert run(setup, "--out", str(setup["tmp"] / "a")) == 0
+    computed = base_streams(setup)
+    (setup["model"] / "model.safetensors").write_bytes(b"other weights")
+    assert run(setup, "--out", str(setup["tmp"] / "b")) == 0
+    assert base_streams(setup) == 2 * computed
 
 
 def test_a_classifier_that_cannot_tell_gives_no_verdict(setup):

@@ -24,6 +24,7 @@ EXAMPLE = """examples:
   morris eval --adapter-path adapters/morris                       # report in adapters/morris/eval/
   morris eval --adapter-path adapters/morris --prompts 20 --max-tokens 400 --out runs/eval-r16
   morris eval --adapter-path adapters/morris --contrast data/raw/other-writers.jsonl   # your own contrast set
+  morris eval --adapter-path adapters/morris-r8    # a second adapter on the same data reuses the base model's half
 
 writes FILE.json (every number), FILE.md (the same, explained) and FILE.svg (base vs adapter chart)
 """
@@ -69,6 +70,12 @@ def build_parser() -> ArgumentParser:
         help="other writers on the same topics: a folder of Markdown articles, JSONL with messages/body/text, "
         "or text with '---' between documents (default: the bundled contrast corpus). Its perplexity drop "
         "against the writer's gives specificity; it is also the classifier's non-writer side",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compute the base model's replies and perplexities again instead of reusing those of an earlier "
+        "eval with the same model, data and settings (kept in MORRIS_HOME/eval-cache)",
     )
     return p
 
@@ -142,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         prompts=args.prompts,
         contrast=contrast,
         generate=cfg.generate,
+        cache=not args.no_cache,
     )
     log.info("evaluating %s on %s against %s", adapter_path, model_dir, data_dir)
     report = run_eval(options)

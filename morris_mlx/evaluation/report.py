@@ -174,7 +174,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{meta.get('heldout_distinct', meta['heldout_prompts'])} held-out instructions, "
         f"{meta['offtopic_prompts']} off-topic), up to {meta['max_tokens']} tokens, temperature "
         f"{meta['temp']}, top-p {meta['top_p']}, seed {meta['seed']} (same seeds for base and adapter)",
-        f"- created {meta['created']}; took {meta['seconds']:.0f} s",
+        f"- created {meta['created']}; took {meta['seconds']:.0f} s"
+        + (" (the base model's replies and perplexities from an earlier eval with the same inputs)"
+           if meta.get("base_cached") else ""),
         "",
         "## In short",
         "",

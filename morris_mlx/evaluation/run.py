@@ -12,7 +12,7 @@ import logging
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from morris_mlx.backends.base import Backend, Generator
 from morris_mlx.config import GenerateConfig
 from morris_mlx.dataset.jsonl import load_split
 from morris_mlx.errors import MorrisError
-from morris_mlx.evaluation import attribution, degeneration, markers, perplexity, stylometry
+from morris_mlx.evaluation import attribution, base_cache, degeneration, markers, perplexity, stylometry
 from morris_mlx.evaluation.report import measure
 from morris_mlx.evaluation.text import chunk_words, strip_headings, truncate_words, words
 from morris_mlx.paths import PROMPTS_DIR
@@ -64,6 +64,7 @@ class EvalOptions:
     max_length: int = 2048  # longest sequence scored for perplexity, in tokens
     offtopic_file: Path = OFFTOPIC_FILE
     markers_file: Path | None = None
+    cache: bool = True  # reuse the base model's results of an earlier eval with the same inputs (base_cache)
 
 
 @dataclass
@@ -189,6 +190,36 @@ class PerplexityPhase:
     contrast: perplexity.PerplexityResult | None  # other writing on the same topics, as plain text
 
 
+@dataclass
+class BasePhase:
+    """What the base model contributes to a report: the same for every adapter on the same inputs."""
+
+    replies: list[Generation]
+    seconds: float
+    voice_replies: list[Generation]
+    perplexity: PerplexityPhase
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any] | None) -> BasePhase | None:
+        if entry is None:
+            return None
+        try:
+            ppl = {k: perplexity.PerplexityResult(**v) if v is not None else None
+                   for k, v in entry["perplexity"].items()}
+            return cls(
+                replies=[Generation(**g) for g in entry["replies"]],
+                seconds=float(entry["seconds"]),
+                voice_replies=[Generation(**g) for g in entry["voice_replies"]],
+                perplexity=PerplexityPhase(**ppl),
+            )
+        except (KeyError, TypeError, AttributeError, ValueError):
+            log.warning("a cached base-model result has another shape; computing it again")
+            return None
+
+
 def _perplexities(
     generator: Generator, test: Sequence[Messages], contrast: Sequence[str], max_length: int,
     progress: Progress, stage: str,
@@ -233,14 +264,29 @@ def run_eval(options: EvalOptions, backend: Backend | None = None, progress: Pro
         backend = get_backend(options.backend, trust_remote_code=options.trust_remote_code)
     progress("loading the base model", 0, 1)
     generator = backend.load(options.model_dir, adapter_path=None)
-    t0 = time.perf_counter()
-    base_gen = generate_all(generator, prompts, settings, options.seed, progress, "base: generating")
-    base_seconds = time.perf_counter() - t0
-    voice_gen = generate_all(
-        generator, voice_prompts(train, max(VOICE_REPLIES, len(prompts))), settings, options.seed + VOICE_SEED_OFFSET, progress,
-        "base: replies to training prompts, for the classifier",
-    )
-    base_ppl = _perplexities(generator, test, contrast_ppl_texts, options.max_length, progress, "base")
+    voice = voice_prompts(train, max(VOICE_REPLIES, len(prompts)))
+    key = base_cache.cache_key(generator, options.model_dir, {
+        "prompts": [p.messages for p in prompts], "voice_prompts": [p.messages for p in voice],
+        "settings": asdict(settings), "seed": options.seed, "test": test, "contrast": contrast_ppl_texts,
+        "max_length": options.max_length,
+    }) if options.cache else None
+    cached = BasePhase.from_json(base_cache.load(key)) if key else None
+    if cached is not None:
+        progress("base: the results of an earlier eval (same model, data and settings)", 1, 1)
+        base = cached
+    else:
+        t0 = time.perf_counter()
+        base_gen = generate_all(generator, prompts, settings, options.seed, progress, "base: generating")
+        base_seconds = time.perf_counter() - t0
+        voice_gen = generate_all(
+            generator, voice, settings, options.seed + VOICE_SEED_OFFSET, progress,
+            "base: replies to training prompts, for the classifier",
+        )
+        base_ppl = _perplexities(generator, test, contrast_ppl_texts, options.max_length, progress, "base")
+        base = BasePhase(base_gen, base_seconds, voice_gen, base_ppl)
+        if key:
+            base_cache.save(key, base.to_json())
+    base_gen, base_seconds, voice_gen, base_ppl = base.replies, base.seconds, base.voice_replies, base.perplexity
 
     progress("switching in the adapter", 0, 1)
     generator.set_adapter(options.adapter_path)
@@ -265,6 +311,7 @@ def run_eval(options: EvalOptions, backend: Backend | None = None, progress: Pro
         scores=scores, n_train=len(train), n_test=len(test), contrast_n=len(contrast_texts),
     )
     report["meta"]["seconds"] = time.perf_counter() - started
+    report["meta"]["base_cached"] = cached is not None
     report["timing"] = {
         "base_generation_s": base_seconds,
         "adapter_generation_s": adapter_seconds,
