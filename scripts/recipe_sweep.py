@@ -99,6 +99,10 @@ METRICS = {
     "train_seconds": ("train s", "seconds", "lower"),
 }
 TARGETS = {"writer_change": -0.25, "specificity": 2.0, "attribution_vs_base": 3.0}
+COPY_LIMIT = 30  # words: no generated span this long may come from the training text
+# Measures rows gained after scoring 5 began: a row without one is read again from its run's report while
+# that is on disk (no training, no evaluation).
+LATER_FIELDS = ("copied_words_max",)
 
 
 def morris(*args: str) -> None:
@@ -134,19 +138,38 @@ def ratio(adapter: float | None, base: float | None) -> float:
     return adapter / base if base > 0 else (math.inf if adapter > 0 else math.nan)
 
 
+def adapter_dir(root: Path, candidate: str, voice: str, fold: int, seed: int) -> Path:
+    return root / "adapters" / f"{candidate}-{voice}-fold{fold}-seed{seed}"
+
+
+def report_of(adapter: Path) -> Path:
+    """The eval report's path without suffix."""
+    return adapter / "eval" / "report"
+
+
+def to_do(row: dict[str, Any] | None, stage: str, report_on_disk: bool) -> bool:
+    """Whether a run needs work: it has no row (a rescore leaves it), its row was scored with an older
+    yardstick, or its row lacks a later measure that its report on disk holds."""
+    if row is None:
+        return stage != "rescore"
+    if row.get("yardstick") != YARDSTICK:
+        return True
+    return report_on_disk and any(f not in row for f in LATER_FIELDS)
+
+
 def run_one(
     candidate: str, voice: str, fold: int, seed: int, args: argparse.Namespace, rescore: bool = False
 ) -> dict[str, Any]:
     """Train (unless the adapter is finished) and evaluate (unless a report exists and not `rescore`)."""
     root, recipe = REPO / args.out, CANDIDATES[candidate]
     data = prepared(voice, fold, root, recipe)
-    adapter = root / "adapters" / f"{candidate}-{voice}-fold{fold}-seed{seed}"
+    adapter = adapter_dir(root, candidate, voice, fold, seed)
     if not (adapter / "morris_adapter.json").is_file():
         resume = ["--resume"] if (adapter / "checkpoints").is_dir() else []
         train_data = pairs_of(data) if recipe.pairs else data
         morris("train", "--backend", args.backend, "--data", str(train_data), "--adapter-path", str(adapter),
                "--seed", str(seed), "--max-seq-length", "1024", *resume, *recipe.train)
-    report_path = adapter / "eval" / "report"
+    report_path = report_of(adapter)
     if rescore or not report_path.with_suffix(".json").is_file():
         # Scored on the default-prepared fold whatever the recipe prepared: the same held-out text for all.
         scored_on = prepared(voice, fold, root, CANDIDATES[BASELINE])
@@ -173,6 +196,7 @@ def run_one(
         "attribution_adapter": attribution.get("adapter_share"),
         "classifier_accuracy": attribution.get("cv_accuracy"),
         "copied_words_mean": report["style"]["adapter"].get("shared_span_mean"),
+        "copied_words_max": report["style"]["adapter"].get("shared_span_max"),
         "train_seconds": metrics.get("train_seconds"),
         "updates": (provenance.get("plan") or {}).get("updates"),
         "best_step": metrics.get("best_step"),
@@ -231,7 +255,7 @@ def fmt(value: float, kind: str) -> str:
     if math.isinf(value):
         return "inf"
     return {"pct": f"{100 * value:+.1f}%", "ratio": f"{value:.2f}", "share": f"{value:.2f}",
-            "seconds": f"{value:.0f}"}[kind]
+            "seconds": f"{value:.0f}", "words": f"{value:.0f}"}[kind]
 
 
 def candidate_stats(runs: list[dict[str, Any]]) -> dict[str, tuple[float, float, int]]:
@@ -289,12 +313,20 @@ def verdict(by_candidate: dict[str, list[dict[str, Any]]]) -> list[str]:
             lines.append(f"- {c}: better than the default on {', '.join(wins) or 'nothing'}; "
                          f"worse on {', '.join(losses) or 'nothing'} (differences beyond the spread, over the "
                          f"{len(mine)} runs whose voice, fold and seed the default has too).")
+        copiers = [r["key"] for r in runs if (r.get("copied_words_max") or 0) >= COPY_LIMIT]
+        if copiers:
+            lines.append(f"- {c}: copies {COPY_LIMIT} words or more of its training text in {', '.join(copiers)}.")
     if not lines:
         lines.append("- No candidate differs from the default by more than the spread on any measure.")
     def against_targets(runs: list[dict[str, Any]]) -> str:
         stats = candidate_stats(runs)
-        return "; ".join(f"{METRICS[k][0]} {fmt(stats[k][0], METRICS[k][1])} (target {fmt(t, METRICS[k][1])})"
-                         for k, t in TARGETS.items())
+        parts = [f"{METRICS[k][0]} {fmt(stats[k][0], METRICS[k][1])} (target {fmt(t, METRICS[k][1])})"
+                 for k, t in TARGETS.items()]
+        copied = [r["copied_words_max"] for r in runs if r.get("copied_words_max") is not None]
+        if copied:
+            parts.append(f"longest copied span {max(copied):.0f} words over {len(copied)} runs "
+                         f"(target under {COPY_LIMIT})")
+        return "; ".join(parts)
 
     lines.append(f"- Today's default: {against_targets(by_candidate[BASELINE])}.")
     voices = sorted({r["voice"] for r in by_candidate[BASELINE]})
@@ -331,6 +363,7 @@ def write_table(record: dict[str, Any]) -> str:
         "- attributed vs base: the mean of that share over the mean of the base model's share for the same "
         "prompts and seeds.",
         "- train s: wall time of training on a shared 2-core machine; a rough guide.",
+        "- longest copy: the longest word span of the adapter's replies found in its training articles.",
         "",
         *stage_table(screen, "Screen: the morris voice, training seed 0, every fold"),
         *stage_table(both, "Both voices, every fold and seed"),
@@ -339,15 +372,15 @@ def write_table(record: dict[str, Any]) -> str:
         "### Runs",
         "",
         "| run | writer drop | contrast drop | specificity | attributed (base -> adapter) | updates | best step "
-        "| train s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| train s | longest copy |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         out.append(
             f"| {r['key']} | {fmt(r['writer_change'], 'pct')} | {fmt(r['contrast_change'], 'pct')} "
             f"| {fmt(r['specificity'], 'ratio')} | {fmt(r['attribution_base'], 'ratio')} -> "
             f"{fmt(r['attribution_adapter'], 'ratio')} | {r['updates']} | {r['best_step']} "
-            f"| {fmt(r['train_seconds'], 'seconds')} |"
+            f"| {fmt(r['train_seconds'], 'seconds')} | {fmt(r.get('copied_words_max'), 'words')} |"
         )
     text = "\n".join(out) + "\n"
     TABLE.write_text(text)
@@ -373,10 +406,12 @@ def main() -> int:
                 for fold in (int(f) for f in args.folds.split(",")):
                     for seed in (int(s) for s in args.seeds.split(",")):
                         row = {r["key"]: r for r in load_record()["runs"]}.get(run_key(candidate, voice, fold, seed))
-                        if (row and row.get("yardstick") == YARDSTICK) or (args.stage == "rescore" and not row):
+                        report = report_of(adapter_dir(REPO / args.out, candidate, voice, fold, seed))
+                        if not to_do(row, args.stage, report.with_suffix(".json").is_file()):
                             continue
+                        stale = row is not None and row.get("yardstick") != YARDSTICK
                         # Saved after every run: a killed sweep loses at most one.
-                        save_row(run_one(candidate, voice, fold, seed, args, rescore=row is not None))
+                        save_row(run_one(candidate, voice, fold, seed, args, rescore=stale))
     print(write_table(load_record()))
     return 0
 

@@ -133,3 +133,26 @@ def test_a_candidate_is_judged_against_the_default_on_the_same_voices_folds_and_
     both = sweep.write_table({"runs": runs}).split("### Both voices")[1].split("### Runs")[0]
     assert "| default | 6 |" in both and "| orpo |" not in both  # a one-voice candidate waits for its finals
     assert "- Today's default on ledger alone: writer drop -35.0%" in both  # a mean can hide a voice
+
+
+def test_the_longest_copied_span_is_reported_against_its_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "TABLE", tmp_path / "recipe.md")
+    runs = [{**row("default", f, -0.2), "copied_words_max": n, "yardstick": sweep.YARDSTICK}
+            for f, n in enumerate((12, 17, 9))]
+    runs += [{**row("r8", f, -0.2), "copied_words_max": n, "yardstick": sweep.YARDSTICK}
+             for f, n in enumerate((8, 31, 10))]
+    text = sweep.write_table({"runs": runs})
+    assert "longest copied span 17 words over 3 runs (target under 30)" in text
+    assert "- r8: copies 30 words or more of its training text in r8/morris/fold1/seed0." in text
+    assert "- default: copies" not in text
+    assert text.split("| r8/morris/fold1/seed0 |")[1].split("\n")[0].endswith("| 31 |")
+
+
+def test_a_row_missing_a_later_measure_is_read_again_from_its_report_only():
+    current = {**row("default", 0, -0.2), "yardstick": sweep.YARDSTICK}
+    complete = {**current, **{f: 1.0 for f in sweep.LATER_FIELDS}}
+    assert not sweep.to_do(complete, "screen", True)
+    assert sweep.to_do(current, "screen", True)  # its report is on disk: read it, nothing is retrained
+    assert not sweep.to_do(current, "screen", False)  # a clean clone has no runs/: keep the row as it is
+    assert sweep.to_do({**complete, "yardstick": sweep.YARDSTICK - 1}, "screen", False)
+    assert sweep.to_do(None, "screen", False) and not sweep.to_do(None, "rescore", False)
