@@ -147,14 +147,21 @@ def report_of(adapter: Path) -> Path:
     return adapter / "eval" / "report"
 
 
-def to_do(row: dict[str, Any] | None, stage: str, report_on_disk: bool) -> bool:
-    """Whether a run needs work: it has no row (a rescore leaves it), its row was scored with an older
-    yardstick, or its row lacks a later measure that its report on disk holds."""
+def to_do(row: dict[str, Any] | None, stage: str) -> bool:
+    """Whether a run needs training or evaluation: it has no row (a rescore leaves it), or its row was
+    scored with an older yardstick."""
     if row is None:
         return stage != "rescore"
-    if row.get("yardstick") != YARDSTICK:
-        return True
-    return report_on_disk and any(f not in row for f in LATER_FIELDS)
+    return row.get("yardstick") != YARDSTICK
+
+
+def refreshed(row: dict[str, Any], report_path: Path) -> dict[str, Any] | None:
+    """`row` with the later measures it lacks, read from its run's report; None when it lacks none or
+    the report is gone (a clean clone has no runs/). Nothing is trained or evaluated."""
+    if all(f in row for f in LATER_FIELDS) or not report_path.is_file():
+        return None
+    adapter = json.loads(report_path.read_text())["style"]["adapter"]
+    return {**row, "copied_words_max": adapter.get("shared_span_max")}
 
 
 def run_one(
@@ -219,7 +226,11 @@ def save_row(row: dict[str, Any]) -> dict[str, Any]:
     with open(RECORD.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the other sweep's read-modify-write waits for ours
         record = load_record()
-        record["runs"] = [r for r in record["runs"] if r["key"] != row["key"]] + [row]
+        keys = [r["key"] for r in record["runs"]]
+        if row["key"] in keys:  # in its place, so the table's order of runs stays put
+            record["runs"][keys.index(row["key"])] = row
+        else:
+            record["runs"].append(row)
         partial = RECORD.with_suffix(".json.partial")
         partial.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
         partial.replace(RECORD)  # a reader never sees half a file
@@ -231,9 +242,13 @@ def current(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in runs if r.get("yardstick") == YARDSTICK]
 
 
+def is_finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
 def summary(values: list[float]) -> tuple[float, float, int]:
     """(mean, standard deviation, n) of the finite values; NaN where there are none."""
-    finite = [v for v in values if v is not None and math.isfinite(v)]
+    finite = [v for v in values if is_finite(v)]
     if not finite:
         return math.nan, math.nan, 0
     spread = statistics.pstdev(finite) if len(finite) > 1 else math.nan
@@ -322,7 +337,7 @@ def verdict(by_candidate: dict[str, list[dict[str, Any]]]) -> list[str]:
         stats = candidate_stats(runs)
         parts = [f"{METRICS[k][0]} {fmt(stats[k][0], METRICS[k][1])} (target {fmt(t, METRICS[k][1])})"
                  for k, t in TARGETS.items()]
-        copied = [r["copied_words_max"] for r in runs if r.get("copied_words_max") is not None]
+        copied = [r["copied_words_max"] for r in runs if is_finite(r.get("copied_words_max"))]
         if copied:
             parts.append(f"longest copied span {max(copied):.0f} words over {len(copied)} runs "
                          f"(target under {COPY_LIMIT})")
@@ -406,12 +421,13 @@ def main() -> int:
                 for fold in (int(f) for f in args.folds.split(",")):
                     for seed in (int(s) for s in args.seeds.split(",")):
                         row = {r["key"]: r for r in load_record()["runs"]}.get(run_key(candidate, voice, fold, seed))
-                        report = report_of(adapter_dir(REPO / args.out, candidate, voice, fold, seed))
-                        if not to_do(row, args.stage, report.with_suffix(".json").is_file()):
-                            continue
-                        stale = row is not None and row.get("yardstick") != YARDSTICK
-                        # Saved after every run: a killed sweep loses at most one.
-                        save_row(run_one(candidate, voice, fold, seed, args, rescore=stale))
+                        if to_do(row, args.stage):
+                            # Saved after every run: a killed sweep loses at most one.
+                            save_row(run_one(candidate, voice, fold, seed, args, rescore=row is not None))
+                        elif row is not None:
+                            report = report_of(adapter_dir(REPO / args.out, candidate, voice, fold, seed))
+                            if (fuller := refreshed(row, report.with_suffix(".json"))) is not None:
+                                save_row(fuller)
     print(write_table(load_record()))
     return 0
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -222,11 +224,13 @@ def test_a_second_eval_reuses_the_base_models_half(setup, capsys):
 
     assert run(setup, "--out", str(out / "c"), "--max-tokens", "60") == 0  # other settings: other base replies
     assert base_streams(setup) == 2 * computed
-    assert run(setup, "--out", str(out / "d"), "--no-cache") == 0
-    assert base_streams(setup) == 3 * computed
-
     entries = sorted((setup["tmp"] / "morris_home" / "eval-cache").glob("*.json"))
     assert len(entries) == 2
+    for entry in entries:
+        entry.write_text(json.dumps({**json.loads(entry.read_text()), "marked": True}))
+    assert run(setup, "--out", str(out / "d"), "--no-cache") == 0  # recomputed, and kept in place of the old
+    assert base_streams(setup) == 3 * computed
+    assert sorted("marked" in json.loads(e.read_text()) for e in entries) == [False, True]
     for entry in entries:
         entry.write_text('{"key": "trunc')  # a damaged entry is recomputed and replaced
     assert run(setup, "--out", str(out / "e")) == 0
@@ -237,12 +241,42 @@ def test_a_second_eval_reuses_the_base_models_half(setup, capsys):
     assert base_streams(setup) == 4 * computed
 
 
-def test_a_changed_model_file_is_not_answered_from_the_cache(setup):
+def touch_model(setup):
+    weights = setup["model"] / "model.safetensors"
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # rewritten, same size
+
+
+def other_test_split(setup):
+    test = setup["data"] / "test.jsonl"
+    test.write_text(test.read_text().replace("Grim news", "Bleak news"))
+
+
+@pytest.mark.parametrize("change", [touch_model, other_test_split])
+def test_another_model_or_data_is_not_answered_from_the_cache(setup, change):
     assert run(setup, "--out", str(setup["tmp"] / "a")) == 0
     computed = base_streams(setup)
-    (setup["model"] / "model.safetensors").write_bytes(b"other weights")
+    change(setup)
     assert run(setup, "--out", str(setup["tmp"] / "b")) == 0
     assert base_streams(setup) == 2 * computed
+
+
+def test_an_entry_of_another_shape_or_an_unwritable_cache_costs_only_time(setup, capsys):
+    assert run(setup, "--out", str(setup["tmp"] / "a")) == 0
+    computed = base_streams(setup)
+    cache = setup["tmp"] / "morris_home" / "eval-cache"
+    (entry,) = cache.glob("*.json")
+    entry.write_text(json.dumps({"key": entry.stem, "replies": []}))
+    assert run(setup, "--out", str(setup["tmp"] / "b")) == 0
+    assert base_streams(setup) == 2 * computed and "another shape" in capsys.readouterr().err
+    assert json.loads(entry.read_text())["replies"]  # replaced by the recomputed results
+
+    shutil.rmtree(cache)
+    cache.write_text("")  # a file where the folder should be: nothing can be kept
+    assert run(setup, "--out", str(setup["tmp"] / "c")) == 0
+    assert "could not keep" in capsys.readouterr().err
+    assert json.loads((setup["tmp"] / "c.json").read_text())["samples"] == \
+        json.loads((setup["tmp"] / "a.json").read_text())["samples"]
 
 
 def test_a_classifier_that_cannot_tell_gives_no_verdict(setup):

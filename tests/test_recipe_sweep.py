@@ -4,6 +4,7 @@ spread, and the table says when a stage has too few runs to judge."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import sys
 from pathlib import Path
@@ -148,11 +149,28 @@ def test_the_longest_copied_span_is_reported_against_its_limit(tmp_path, monkeyp
     assert text.split("| r8/morris/fold1/seed0 |")[1].split("\n")[0].endswith("| 31 |")
 
 
-def test_a_row_missing_a_later_measure_is_read_again_from_its_report_only():
-    current = {**row("default", 0, -0.2), "yardstick": sweep.YARDSTICK}
-    complete = {**current, **{f: 1.0 for f in sweep.LATER_FIELDS}}
-    assert not sweep.to_do(complete, "screen", True)
-    assert sweep.to_do(current, "screen", True)  # its report is on disk: read it, nothing is retrained
-    assert not sweep.to_do(current, "screen", False)  # a clean clone has no runs/: keep the row as it is
-    assert sweep.to_do({**complete, "yardstick": sweep.YARDSTICK - 1}, "screen", False)
-    assert sweep.to_do(None, "screen", False) and not sweep.to_do(None, "rescore", False)
+def test_a_row_missing_a_later_measure_is_read_again_from_its_report_only(tmp_path):
+    current = {**row("default", 0, -0.2), "yardstick": sweep.YARDSTICK, "finished": "2026-11-30"}
+    assert not sweep.to_do(current, "screen") and sweep.to_do(None, "screen")
+    assert not sweep.to_do(None, "rescore") and sweep.to_do({**current, "yardstick": 1}, "rescore")
+    report = tmp_path / "report.json"
+    assert sweep.refreshed(current, report) is None  # a clean clone has no runs/: the row stays as it is
+    report.write_text(json.dumps({"style": {"adapter": {"shared_span_max": 7.0}}}))
+    fuller = sweep.refreshed(current, report)
+    assert fuller == {**current, "copied_words_max": 7.0}  # the date it was run on, and all else, kept
+    assert sweep.refreshed(fuller, report) is None
+
+
+def test_a_replaced_row_keeps_its_place(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "RECORD", tmp_path / "recipe.json")
+    for fold in range(3):
+        sweep.save_row(row("default", fold, -0.2))
+    record = sweep.save_row({**row("default", 1, -0.2), "copied_words_max": 4.0})
+    assert [r["fold"] for r in record["runs"]] == [0, 1, 2] and record["runs"][1]["copied_words_max"] == 4.0
+
+
+def test_a_run_without_replies_does_not_count_toward_the_longest_copy(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "TABLE", tmp_path / "recipe.md")
+    runs = [{**row("default", f, -0.2), "copied_words_max": n, "yardstick": sweep.YARDSTICK}
+            for f, n in enumerate((12, math.nan, 9))]
+    assert "longest copied span 12 words over 2 runs" in sweep.write_table({"runs": runs})

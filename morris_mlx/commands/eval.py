@@ -74,8 +74,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--no-cache",
         action="store_true",
-        help="compute the base model's replies and perplexities again instead of reusing those of an earlier "
-        "eval with the same model, data and settings (kept in MORRIS_HOME/eval-cache)",
+        help="compute the base model's replies and perplexities again, and keep them, instead of reusing "
+        "those of an earlier eval with the same model, data and settings (MORRIS_HOME/eval-cache)",
     )
     return p
 

@@ -4,9 +4,9 @@ Every adapter evaluated on the same data with the same prompts and settings meet
 replies, the replies that teach the classifier its voice and its perplexities come out the same each time,
 and they are most of an evaluation's work. They are kept under MORRIS_HOME/eval-cache, one JSON file per
 key. The key hashes everything that could change them: the inputs and settings the caller passes, the
-model's files (name, size, modification time), the backend, its device and library versions, and the
-source of this package itself, so an upgrade or an edit of the code recomputes rather than reuse a stale
-answer. A damaged entry is recomputed and replaced.
+model's files (name, size, modification time), the backend, its device and precision, every installed
+package's version, and the source of this package itself, so an upgrade or an edit of the code recomputes
+rather than reuse a stale answer. A damaged entry is recomputed and replaced.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from morris_mlx import atomic
+from morris_mlx.backends.base import Generator
 from morris_mlx.paths import morris_home
 
 log = logging.getLogger("morris")
 
 FORMAT = 1
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-LIBRARIES = ("mlx", "mlx-lm", "torch", "transformers", "peft", "numpy")
 
 
 def cache_dir() -> Path:
@@ -52,25 +52,31 @@ def _model_files(model_dir: Path) -> list[tuple[str, int, int]]:
     return files
 
 
-def _runtime(generator: Any) -> dict[str, Any]:
-    versions = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+def _installed() -> str:
+    # All of them rather than a list: the tokenizer, the chat template's renderer and the kernels behind
+    # the backend each change the replies, and naming them would miss the next one.
+    names = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+def _runtime(generator: Generator) -> dict[str, Any]:
+    device = str(getattr(generator, "device", ""))
+    torch = sys.modules.get("torch")
     mlx = sys.modules.get("mlx.core")
     return {
         "backend": getattr(generator, "backend", type(generator).__name__),
-        "device": str(getattr(generator, "device", "")),
+        "device": device,
+        # Which GPU decides the half-precision type and the kernels; the weights' dtype follows from it.
+        "gpu": torch.cuda.get_device_name() if torch is not None and device.startswith("cuda") else None,
+        "dtype": str(getattr(getattr(generator, "base", None), "dtype", "")),
         "mlx_device": str(mlx.default_device()) if mlx is not None else None,
         "machine": platform.machine(),
         "python": platform.python_version(),
-        "libraries": versions,
+        "packages": _installed(),
     }
 
 
-def cache_key(generator: Any, model_dir: Path, inputs: dict[str, Any]) -> str:
+def cache_key(generator: Generator, model_dir: Path, inputs: dict[str, Any]) -> str:
     """A hash of `inputs` (JSON-serialisable) and of everything else the base model's answers depend on."""
     whole = {
         "format": FORMAT,
@@ -99,5 +105,5 @@ def save(key: str, payload: dict[str, Any]) -> None:
     path = cache_dir() / f"{key}.json"
     try:
         atomic.write_text(path, json.dumps({**payload, "key": key}))
-    except OSError as exc:
+    except (OSError, TypeError, ValueError) as exc:
         log.warning("could not keep the base model's results in %s (%s); the next eval recomputes them", path, exc)

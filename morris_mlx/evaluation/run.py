@@ -234,6 +234,33 @@ def _perplexities(
     return result
 
 
+def _base_phase(
+    generator: Generator, options: EvalOptions, prompts: Sequence[Prompt], voice: Sequence[Prompt],
+    settings: GenerateConfig, test: Sequence[Messages], contrast: Sequence[str], progress: Progress,
+) -> tuple[BasePhase, bool]:
+    """The base model's replies and perplexities, from an earlier eval with the same inputs when there is
+    one (and `options.cache`); whether they came from there. Computed results are kept either way, so
+    `--no-cache` also replaces an entry the user distrusts."""
+    key = base_cache.cache_key(generator, options.model_dir, {
+        "prompts": [p.messages for p in prompts], "voice_prompts": [p.messages for p in voice],
+        "settings": asdict(settings), "seed": options.seed, "test": list(test), "contrast": list(contrast),
+        "max_length": options.max_length,
+    })
+    cached = BasePhase.from_json(base_cache.load(key)) if options.cache else None
+    if cached is not None:
+        log.info("base model: replies and perplexities of an earlier eval with the same model, data and settings")
+        return cached, True
+    t0 = time.perf_counter()
+    replies = generate_all(generator, prompts, settings, options.seed, progress, "base: generating")
+    seconds = time.perf_counter() - t0
+    voice_replies = generate_all(generator, voice, settings, options.seed + VOICE_SEED_OFFSET, progress,
+                                 "base: replies to training prompts, for the classifier")
+    ppl = _perplexities(generator, test, contrast, options.max_length, progress, "base")
+    base = BasePhase(replies, seconds, voice_replies, ppl)
+    base_cache.save(key, base.to_json())
+    return base, False
+
+
 def _log_progress(stage: str, done: int, total: int) -> None:
     if done < total:
         log.info("%s (%d/%d)", stage, done + 1, total)
@@ -264,28 +291,8 @@ def run_eval(options: EvalOptions, backend: Backend | None = None, progress: Pro
         backend = get_backend(options.backend, trust_remote_code=options.trust_remote_code)
     progress("loading the base model", 0, 1)
     generator = backend.load(options.model_dir, adapter_path=None)
-    voice = voice_prompts(train, max(VOICE_REPLIES, len(prompts)))
-    key = base_cache.cache_key(generator, options.model_dir, {
-        "prompts": [p.messages for p in prompts], "voice_prompts": [p.messages for p in voice],
-        "settings": asdict(settings), "seed": options.seed, "test": test, "contrast": contrast_ppl_texts,
-        "max_length": options.max_length,
-    }) if options.cache else None
-    cached = BasePhase.from_json(base_cache.load(key)) if key else None
-    if cached is not None:
-        progress("base: the results of an earlier eval (same model, data and settings)", 1, 1)
-        base = cached
-    else:
-        t0 = time.perf_counter()
-        base_gen = generate_all(generator, prompts, settings, options.seed, progress, "base: generating")
-        base_seconds = time.perf_counter() - t0
-        voice_gen = generate_all(
-            generator, voice, settings, options.seed + VOICE_SEED_OFFSET, progress,
-            "base: replies to training prompts, for the classifier",
-        )
-        base_ppl = _perplexities(generator, test, contrast_ppl_texts, options.max_length, progress, "base")
-        base = BasePhase(base_gen, base_seconds, voice_gen, base_ppl)
-        if key:
-            base_cache.save(key, base.to_json())
+    base, cached = _base_phase(generator, options, prompts, voice_prompts(train, max(VOICE_REPLIES, len(prompts))),
+                               settings, test, contrast_ppl_texts, progress)
     base_gen, base_seconds, voice_gen, base_ppl = base.replies, base.seconds, base.voice_replies, base.perplexity
 
     progress("switching in the adapter", 0, 1)
@@ -311,7 +318,7 @@ def run_eval(options: EvalOptions, backend: Backend | None = None, progress: Pro
         scores=scores, n_train=len(train), n_test=len(test), contrast_n=len(contrast_texts),
     )
     report["meta"]["seconds"] = time.perf_counter() - started
-    report["meta"]["base_cached"] = cached is not None
+    report["meta"]["base_cached"] = cached
     report["timing"] = {
         "base_generation_s": base_seconds,
         "adapter_generation_s": adapter_seconds,
