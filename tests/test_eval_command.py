@@ -452,3 +452,23 @@ def test_small_held_out_splits_are_asked_again_with_other_seeds(setup):
     first, again = report["samples"][0], report["samples"][7]
     assert first["prompt"] == again["prompt"] and first["adapter"] != again["adapter"]
     assert "14 asking 7 held-out instructions" in out.with_suffix(".md").read_text()
+
+
+def test_a_distribution_found_twice_does_not_change_the_key(monkeypatch):
+    """Run as `python -m` from a source checkout, the checkout's egg-info is found besides the installed
+    dist-info; the evaluation is the same, so the key must be too."""
+    from importlib import metadata
+
+    from morris_mlx.evaluation import base_cache
+
+    class Dist:
+        def __init__(self, name: str, version: str) -> None:
+            self.metadata, self.version = {"Name": name}, version
+
+    installed = [Dist("numpy", "2.1.0"), Dist("morris-mlx", "0.1.0")]
+    monkeypatch.setattr(metadata, "distributions", lambda: iter(installed))
+    once = base_cache._installed()
+    monkeypatch.setattr(metadata, "distributions", lambda: iter([*installed, Dist("morris_mlx", "0.1.0")]))
+    assert base_cache._installed() == once
+    monkeypatch.setattr(metadata, "distributions", lambda: iter([Dist("numpy", "2.2.0"), installed[1]]))
+    assert base_cache._installed() != once

@@ -55,7 +55,8 @@ def _model_files(model_dir: Path) -> list[tuple[str, int, int]]:
 def _installed() -> str:
     # All of them rather than a list: the tokenizer, the chat template's renderer and the kernels behind
     # the backend each change the replies, and naming them would miss the next one.
-    names = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
+    # A set: run from a source checkout (`python -m`), the checkout's own egg-info is found a second time.
+    names = sorted({f"{d.metadata['Name']}=={d.version}".lower().replace("_", "-") for d in metadata.distributions()})
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
