@@ -44,7 +44,7 @@ def _source_digest() -> str:
 
 def _model_files(model_dir: Path) -> list[tuple[str, int, int]]:
     # Size and modification time, not a hash: hashing a 14 GB model on every evaluation would cost more
-    # than the cache saves. Converting or downloading again rewrites the files, which changes both.
+    # than the cache saves. Converting or downloading again rewrites the files, which moves their mtime.
     files = []
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
         stat = path.stat()
