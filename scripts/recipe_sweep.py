@@ -155,13 +155,17 @@ def to_do(row: dict[str, Any] | None, stage: str) -> bool:
     return row.get("yardstick") != YARDSTICK
 
 
+def later_measures(report: dict[str, Any]) -> dict[str, Any]:
+    """The LATER_FIELDS of a row, from its run's eval report."""
+    return {"copied_words_max": report["style"]["adapter"].get("shared_span_max")}
+
+
 def refreshed(row: dict[str, Any], report_path: Path) -> dict[str, Any] | None:
     """`row` with the later measures it lacks, read from its run's report; None when it lacks none or
     the report is gone (a clean clone has no runs/). Nothing is trained or evaluated."""
     if all(f in row for f in LATER_FIELDS) or not report_path.is_file():
         return None
-    adapter = json.loads(report_path.read_text())["style"]["adapter"]
-    return {**row, "copied_words_max": adapter.get("shared_span_max")}
+    return {**row, **later_measures(json.loads(report_path.read_text()))}
 
 
 def run_one(
@@ -203,7 +207,7 @@ def run_one(
         "attribution_adapter": attribution.get("adapter_share"),
         "classifier_accuracy": attribution.get("cv_accuracy"),
         "copied_words_mean": report["style"]["adapter"].get("shared_span_mean"),
-        "copied_words_max": report["style"]["adapter"].get("shared_span_max"),
+        **later_measures(report),
         "train_seconds": metrics.get("train_seconds"),
         "updates": (provenance.get("plan") or {}).get("updates"),
         "best_step": metrics.get("best_step"),
