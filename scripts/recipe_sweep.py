@@ -42,8 +42,9 @@ BASELINE = "default"
 # on the fold's default-prepared data (the same held-out text and prompts whatever its own prepare flags),
 # by a classifier that learned the base model's voice from 24 replies, not 6 (one day only, superseded by
 # 5); 5: attribution shares over replies to held-out prompts only, 12 of them (each held-out article's
-# prompt asked twice).
-YARDSTICK = 5
+# prompt asked twice); 6: the classifier's passages take their length from the base model's replies alone,
+# so every candidate on a fold is judged by the same classifier.
+YARDSTICK = 6
 EVAL_PROMPTS = 15  # 12 asks of the 6 held-out articles' prompts (test and validation) and 3 off-topic
 EVAL_MAX_TOKENS = 160
 

@@ -9,6 +9,7 @@ import pytest
 
 from morris_mlx.errors import MorrisError
 from morris_mlx.evaluation import attribution, degeneration, markers, stylometry
+from morris_mlx.evaluation.run import score_style
 from morris_mlx.evaluation.text import chunk_words, sentences, truncate_words, words
 
 WRITER = [
@@ -286,6 +287,25 @@ def test_attribution_is_deterministic_for_a_seed():
     assert (a.cv_accuracy, a.cv_log_loss, a.l2, a.max_features) == (b.cv_accuracy, b.cv_log_loss, b.l2, b.max_features)
     np.testing.assert_array_equal(a.oof_generic, b.oof_generic)
     np.testing.assert_array_equal(a.prob_writer(held), b.prob_writer(held))
+
+
+def test_the_adapter_does_not_change_the_classifier_or_the_base_share():
+    """Two adapters evaluated on the same inputs are judged by the same classifier: only the base model's
+    replies set the passage length, so the base model's share is the same whatever the adapter wrote."""
+    corpus = [compose(WRITER, 40, s) for s in range(8)]
+    heldout = [compose(WRITER, 40, 100 + s) for s in range(3)]
+    contrast = [compose(GENERIC, 40, 200 + s) for s in range(8)]
+    base = [compose(GENERIC + WRITER[:2], 10, 300 + s) for s in range(6)]
+    base_voice = [compose(GENERIC, 10, 400 + s) for s in range(6)]
+    terse = [compose(WRITER, 3, 500 + s) for s in range(6)]
+    wordy = [compose(WRITER, 30, 600 + s) for s in range(6)]
+    lists = markers.load_markers()
+    a, b = (score_style(corpus, heldout, base, adapter, contrast, lists, 0, base_voice) for adapter in (terse, wordy))
+    assert a["length_words"] == b["length_words"] == max(50, int(np.median([len(t.split()) for t in base])))
+    assert a["attribution"]["base_prob"] == b["attribution"]["base_prob"]
+    assert a["attribution"]["cv_accuracy"] == b["attribution"]["cv_accuracy"]
+    assert a["reference"] == b["reference"]
+    assert a["attribution"]["adapter_prob"] != b["attribution"]["adapter_prob"]
 
 
 def test_attribution_needs_two_texts_a_side():

@@ -343,14 +343,17 @@ def score_style(
 ) -> dict[str, Any]:
     """Every text-level score for the base outputs, the adapter outputs and the writer's held-out articles.
 
-    The held-out articles are cut to the generated texts' median length so length-sensitive measures
-    (Delta, distinct-n, shared spans) compare like with like. Markdown headings are dropped everywhere:
-    whether a model opens with a title is a formatting habit the classifier would otherwise latch onto.
+    The held-out articles, and the passages the classifier learns from, are cut to the median length of
+    the base model's replies, so length-sensitive measures (Delta, distinct-n, shared spans) compare like
+    with like. Only the base model's half sets that length: it is the same for every adapter evaluated on
+    the same inputs, so all of them are judged by the same classifier and the base model's share does not
+    move with the adapter (docs/voice-yardstick.md). Markdown headings are dropped everywhere: whether a
+    model opens with a title is a formatting habit the classifier would otherwise latch onto.
     """
     corpus, heldout, base, adapter, contrast, base_voice = (
         [strip_headings(t) for t in texts] for texts in (corpus, heldout, base, adapter, contrast, base_voice)
     )
-    lengths = [len(t.split()) for t in [*base, *adapter] if t.split()]
+    lengths = [len(t.split()) for t in base if t.split()]
     length = max(MIN_CHUNK_WORDS, int(statistics.median(lengths))) if lengths else 200
     reference = [truncate_words(t, length) for t in heldout]
     sets = {"base": list(base), "adapter": list(adapter), "reference": reference}
