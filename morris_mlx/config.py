@@ -85,7 +85,9 @@ class TrainConfig:
     )
     learning_rate: float = _f(2e-4, "Peak learning rate (Adam).")
     weight_decay: float = _f(
-        0.0, "Decoupled weight decay on the LoRA weights (AdamW): pulls the adapter toward the base model."
+        0.0,
+        "Decoupled weight decay on the LoRA weights (AdamW): each update multiplies them by "
+        "1 - learning_rate x weight_decay, pulling the adapter toward the base model.",
     )
     neftune_alpha: float = _f(
         0.0,
@@ -332,7 +334,13 @@ def validate(cfg: Config) -> None:
         ("data.max_seq_length", cfg.data.max_seq_length >= 64, "at least 64"),
         ("data.min_words", cfg.data.min_words >= 0, "zero or more"),
         ("data.fold", cfg.data.fold >= 0, "zero or more"),
-        ("train.weight_decay", 0 <= cfg.train.weight_decay < 1, "in [0, 1)"),
+        # Decoupled decay multiplies the weights by (1 - lr x wd) each update: that is what must stay
+        # under 1. A cap on wd alone refused every value large enough to matter at LoRA's learning rates.
+        (
+            "train.weight_decay",
+            0 <= cfg.train.weight_decay and cfg.train.learning_rate * cfg.train.weight_decay < 1,
+            "zero or more, with learning_rate x weight_decay under 1",
+        ),
         ("train.neftune_alpha", cfg.train.neftune_alpha >= 0, "zero or more"),
         ("train.objective", cfg.train.objective in OBJECTIVES, "one of " + ", ".join(OBJECTIVES)),
         ("train.beta", 0 < cfg.train.beta < math.inf, "a positive number"),

@@ -73,6 +73,8 @@ CANDIDATES: dict[str, Recipe] = {
     "r16": Recipe(("--rank", "16", "--alpha", "32")),
     "dropout0.3": Recipe(("--dropout", "0.3")),
     "wd0.1": Recipe(("--weight-decay", "0.1")),
+    # 0.1 is the customary value and a no-op at lr 2e-4 (weights x 0.99998 per update); 10 takes 0.2%.
+    "wd10": Recipe(("--weight-decay", "10")),
     "neftune5": Recipe(("--neftune-alpha", "5")),
     "qkvo": Recipe(tuple(QKVO)),
     "last-half": Recipe(("--num-layers", "15")),  # the embedded default has 30 blocks

@@ -314,6 +314,9 @@ CASES: dict[str, Case] = {
     "train-negative-lr": Case(train("--lr", "-1"), "train.learning_rate"),
     "train-rank-0": Case(train("--rank", "0"), "must be positive"),
     "train-dropout-1.5": Case(train("--dropout", "1.5"), "lora.dropout"),
+    "train-weight-decay-shrinks-to-zero": Case(
+        train("--lr", "1e-3", "--weight-decay", "1000"), "learning_rate x weight_decay under 1"
+    ),
     "train-max-seq-length-0": Case(train("--max-seq-length", "0"), "must be positive"),
     "train-lr-nan": Case(train("--lr", "nan"), "train.learning_rate"),
     "train-iters-and-epochs": Case(train("--iters", "3", "--epochs", "2"), "not allowed with"),
