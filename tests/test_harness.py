@@ -82,6 +82,15 @@ def test_smoothing_must_leave_weight_on_the_present(tiny_model, tmp_path):
         load_config(overrides={"train.val_smoothing": 1.0})
 
 
+def test_weight_decay_is_bounded_by_what_it_does_to_each_update():
+    from morris_mlx.errors import MorrisError
+
+    # At LoRA's learning rate a decay of 10 takes 0.2% off the weights per update: allowed.
+    assert load_config(overrides={"train.weight_decay": 10.0}).train.weight_decay == 10.0
+    with pytest.raises(MorrisError, match="learning_rate x weight_decay under 1"):
+        load_config(overrides={"train.weight_decay": 10.0, "train.learning_rate": 0.1})
+
+
 class Killed(Exception):
     pass
 
