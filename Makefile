@@ -24,7 +24,7 @@ $(BIN)/.llama-cpp: $(BIN)/.installed
 	touch $@
 
 test: $(BIN)/.installed $(BIN)/.llama-cpp
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check morris_mlx tests scripts
