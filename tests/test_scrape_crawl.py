@@ -307,9 +307,12 @@ def test_partial_last_line_is_repaired_and_foreign_files_refused(site, tmp_path)
     lines = settings.out.read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["title"] == "kept" and json.loads(lines[1])["title"] == "Only"
 
-    settings.out.write_text("this is not jsonl\n")
-    with pytest.raises(MorrisError, match="not a scraped article"):
-        run(settings)
+    # A file that is not ours is refused untouched, even when its last line is unterminated.
+    for foreign in ("this is not jsonl\n", '{"a": 1}\nmy notes', "my notes", '{"url": "http://x/a", "sha256": "00"}\nnotes'):
+        settings.out.write_text(foreign)
+        with pytest.raises(MorrisError, match="not a scraped article"):
+            run(settings)
+        assert settings.out.read_text() == foreign
 
 
 def test_second_listing_overlapping_the_first_is_still_paginated(site, tmp_path):

@@ -75,14 +75,11 @@ class ArticleStore:
         if not self.path.exists():
             return
         data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            log.warning("%s ended in a partial line (an interrupted write); removing it", self.path)
-            with open(self.path, "rb+") as fh:
-                fh.truncate(keep)
-                os.fsync(fh.fileno())
-            data = data[:keep]
-        for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+        # Every whole line is checked before the trailing partial one is cut, so a file that is not ours
+        # is refused untouched.
+        keep = len(data) if data.endswith(b"\n") else data.rfind(b"\n") + 1
+        records = []
+        for number, line in enumerate(data[:keep].decode("utf-8", errors="replace").splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -93,6 +90,18 @@ class ArticleStore:
                 raise MorrisError(
                     f"--out {self.path} line {number} is not a scraped article; choose another --out file"
                 )
+            records.append(record)
+        if keep < len(data):
+            # An interrupted append leaves the start of one of our lines, which always opens with the url.
+            if not data[keep:].startswith(b'{"url": '):
+                raise MorrisError(
+                    f"--out {self.path} ends in a line that is not a scraped article; choose another --out file"
+                )
+            log.warning("%s ended in a partial line (an interrupted write); removing it", self.path)
+            with open(self.path, "rb+") as fh:
+                fh.truncate(keep)
+                os.fsync(fh.fileno())
+        for record in records:
             self._remember(record)
 
     def _remember(self, record: dict[str, Any]) -> None:
