@@ -167,6 +167,13 @@ def remove_stale_temps(directory: str | os.PathLike) -> list[str]:
     return removed
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike, overwrite: bool = False, manifest: bool = False) -> Iterator[Path]:
     """Build a directory under `<target>.partial`; rename it to `target` only if the block succeeds.
@@ -174,6 +181,9 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = False, manifest: boo
     With `manifest`, a manifest.json of every file is written last, for `verify_manifest` on load.
     """
     target = Path(target)
+    if target.is_symlink():
+        # The link stays and points at the new folder: the swap happens where it leads.
+        target = target.resolve()
     partial = target.with_name(target.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
@@ -188,11 +198,10 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = False, manifest: boo
             if not overwrite:
                 raise FileExistsError(target)
             old = target.with_name(target.name + ".old")
-            if old.exists():
-                shutil.rmtree(old)
+            _remove(old)
             os.replace(target, old)
             os.replace(partial, target)
-            shutil.rmtree(old)
+            _remove(old)
         else:
             os.replace(partial, target)
         _fsync_dir(target.parent)

@@ -404,6 +404,40 @@ def test_output_folder_with_other_files_keeps_them(corpus_dir, tiny_model, tmp_p
     assert sorted(p.name for p in out.iterdir()) == sorted((*OUTPUT_FILES, "notes.txt"))
 
 
+def test_a_failed_write_into_a_shared_folder_leaves_the_old_set_whole(
+    corpus_dir, tiny_model, tmp_path, monkeypatch
+):
+    """The folder holds other files, and the write dies after the first split: the old splits and stats
+    stay as they were (never a new train beside an old test), and the other files are untouched."""
+    import morris_mlx.dataset.prepare as prepare_module
+
+    out = tmp_path / "out"
+    (out / "raw").mkdir(parents=True)
+    (out / "raw" / "articles.jsonl").write_text("mine\n")
+    (out / ".DS_Store").write_text("finder")
+    cfg = config(tmp_path)
+    prepared = prepare(cfg, corpus_dir=corpus_dir, counter=load_token_counter(tiny_model))
+    write_prepared(prepared, out, cfg)
+    before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    real_write = prepare_module.write_jsonl
+
+    def die_after_first(path, rows):
+        real_write(path, rows)
+        if Path(path).name == "train.jsonl":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(prepare_module, "write_jsonl", die_after_first)
+    other_cfg = config(tmp_path, seed=7)
+    other = prepare(other_cfg, corpus_dir=corpus_dir, counter=load_token_counter(tiny_model))
+    assert other.examples["train"] != prepared.examples["train"]
+    with pytest.raises(KeyboardInterrupt):
+        write_prepared(other, out, other_cfg)
+    after = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before and before["raw/articles.jsonl"] == b"mine\n" and ".DS_Store" in before
+    assert not (tmp_path / "out.partial").exists() and not (tmp_path / "out.old").exists()
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -128,6 +128,26 @@ def test_atomic_dir_manifest_is_written_last_and_catches_each_kind_of_damage(tmp
         verify_manifest(target, "thing", "fix it")
 
 
+def test_atomic_dir_replaces_through_a_symlink_and_over_a_file(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "old.txt").write_text("old")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    for _ in range(2):  # the second time proves nothing stale (a `.old`) blocks the next swap
+        with atomic_dir(link, overwrite=True) as tmp:
+            (tmp / "new.txt").write_text("new")
+        assert link.is_symlink() and link.resolve() == real.resolve()
+        assert [p.name for p in real.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+    file_target = tmp_path / "was-a-file"
+    file_target.write_text("x")
+    with atomic_dir(file_target, overwrite=True) as tmp:
+        (tmp / "a").write_text("a")
+    assert (file_target / "a").read_text() == "a" and not (tmp_path / "was-a-file.old").exists()
+
+
 # checkpoints -------------------------------------------------------------------------------------------
 
 

@@ -5,6 +5,8 @@ the run before a single file is written."""
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,21 +171,38 @@ def _write_all(directory: Path, prepared: Prepared, cfg: Config) -> None:
     )
 
 
+def _carry_over(old: Path, new: Path) -> None:
+    for item in old.iterdir():
+        if item.name in OUTPUT_FILES:
+            continue
+        if item.is_dir() and not item.is_symlink():
+            shutil.copytree(item, new / item.name, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(item, new / item.name, follow_symlinks=False)
+
+
+def _link_or_copy(src: str | Path, dst: str | Path, *, follow_symlinks: bool = True) -> None:
+    if Path(src).is_symlink() and not follow_symlinks:
+        os.symlink(os.readlink(src), dst)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def write_prepared(prepared: Prepared, out: str | Path, cfg: Config) -> Path:
     """Write the splits, stats.json and morris_config.json into `out`.
 
-    A folder holding only these files (or none) is replaced as a whole, so readers see the old set or
-    the new one, never a mix. A folder with other files in it is left standing, and each of our files
-    is replaced atomically on its own.
+    The folder is replaced as a whole, so readers see the old set or the new one, never a mix (a test
+    article of one split in the train file of another). Other files already in it are carried over as
+    hard links (copies where the file system has none), so nothing of theirs is copied or lost.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise MorrisError(f"--out {out} is a file; pass a folder for train/valid/test.jsonl")
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_FILES) if out.is_dir() else []
-    if foreign:
-        log.debug("%s holds other files (%s); replacing ours one by one", out, ", ".join(foreign[:3]))
-        _write_all(out, prepared, cfg)
-    else:
-        with atomic_dir(out, overwrite=True) as tmp:
-            _write_all(tmp, prepared, cfg)
+    with atomic_dir(out, overwrite=True) as tmp:
+        if out.is_dir():
+            _carry_over(out, tmp)
+        _write_all(tmp, prepared, cfg)
     return out
