@@ -13,6 +13,7 @@ PEFT_WEIGHTS = "adapter_model.safetensors"
 PEFT_PICKLED_WEIGHTS = "adapter_model.bin"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = {"mlx": MLX_WEIGHTS, "peft": PEFT_WEIGHTS}
+BACKEND_OF_FORMAT = {"mlx": "mlx", "peft": "torch"}  # the training backend that writes each format
 
 PROVENANCE_FILENAME = "morris_adapter.json"  # ours, beside the adapter; written last
 METRICS_FILENAME = "metrics.jsonl"

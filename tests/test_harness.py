@@ -114,3 +114,61 @@ def test_a_resumed_run_counts_the_training_time_before_its_checkpoint(tiny_model
     train_adapter(ScriptedTrainer(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
     provenance = json.loads((out / "morris_adapter.json").read_text())
     assert provenance["metrics"]["train_seconds"] == 200.0  # 100 s up to the checkpoint, 100 s after
+
+
+def test_a_run_killed_after_early_stopping_fired_stops_there_when_resumed(tiny_model, tmp_path, monkeypatch):
+    """Early stopping fires at the validation of step 40 and that step's checkpoint is written; a kill
+    before the run ends must not make the resumed run train on."""
+    from morris_mlx.training import harness
+
+    uninterrupted, _ = run(tiny_model, tmp_path)
+    assert uninterrupted.stopped_early and uninterrupted.steps == 40
+
+    cfg = load_config(overrides={"train.iters": 100, "train.steps_per_eval": 10, "train.patience": 3})
+    out = tmp_path / "killed"
+    save_checkpoint = harness.Run.save_checkpoint
+
+    def save_then_die(self, step: int) -> None:
+        save_checkpoint(self, step)
+        if step == 40:
+            raise Killed
+
+    monkeypatch.setattr(harness.Run, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        train_adapter(ScriptedTrainer(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, quiet=True)
+    monkeypatch.setattr(harness.Run, "save_checkpoint", save_checkpoint)
+    trainer = ScriptedTrainer(VAL_LOSSES)
+    trainer.validations = 4  # the validations the first process made
+    resumed = train_adapter(trainer, cfg, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
+    assert resumed.stopped_early and resumed.steps == 40 and trainer.validations == 4
+    assert json.loads((out / "adapter_model.safetensors").read_text())["step"] == 10
+
+
+def test_resuming_checkpoints_of_the_other_backend_names_it(tiny_model, tmp_path):
+    from morris_mlx.errors import MorrisError
+
+    cfg = load_config(overrides={"train.iters": 60, "train.steps_per_eval": 10, "train.patience": 0})
+    (tmp_path / "data").mkdir()
+    out = tmp_path / "adapter"
+
+    class MlxKilledAt25(ScriptedTrainer):
+        backend, adapter_format = "mlx", "mlx"
+
+        def save_adapter(self, adapter_dir: Path) -> None:
+            (Path(adapter_dir) / "adapters.safetensors").write_text(json.dumps({"step": self.step}))
+
+        def train_step(self, step: int, learning_rate: float, apply_update: bool) -> tuple[float, int]:
+            if step == 25:
+                raise Killed
+            return super().train_step(step, learning_rate, apply_update)
+
+    class Torch(ScriptedTrainer):
+        backend = "torch"
+
+        def check_state(self, folder: Path) -> None:
+            raise FileNotFoundError(folder / "adapter_model.safetensors")
+
+    with pytest.raises(Killed):
+        train_adapter(MlxKilledAt25(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, quiet=True)
+    with pytest.raises(MorrisError, match="written by the mlx backend, and this run uses torch; resume with --backend mlx"):
+        train_adapter(Torch(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, resume=True, quiet=True)

@@ -20,7 +20,7 @@ from typing import Any
 from morris_mlx.atomic import remove_stale_temps
 from morris_mlx.config import CONFIG_FILENAME, Config, TrainConfig, write_config
 from morris_mlx.errors import MorrisError
-from morris_mlx.files import ADAPTER_WEIGHTS, CHECKPOINTS_DIRNAME, PROVENANCE_FILENAME
+from morris_mlx.files import ADAPTER_WEIGHTS, BACKEND_OF_FORMAT, CHECKPOINTS_DIRNAME, PROVENANCE_FILENAME
 from morris_mlx.models.fingerprint import fingerprint_model
 from morris_mlx.training.checkpoints import CheckpointStore, checkpoints
 from morris_mlx.training.events import TrainCallback, TrainEvent, TrainResult
@@ -78,6 +78,25 @@ def refuse_to_overwrite(adapter_dir: Path, weights: str, resume: bool) -> None:
         )
 
 
+def no_checkpoint_to_resume(adapter_dir: Path, trainer: StepTrainer) -> str:
+    """Why --resume found nothing to continue, and the way out: checkpoints of the other backend are
+    unreadable to this one, and starting afresh would then be refused because checkpoints exist."""
+    found = checkpoints(adapter_dir)
+    if not found:
+        return f"--resume: {adapter_dir} has no usable checkpoint; start without --resume"
+    for adapter_format, weights in ADAPTER_WEIGHTS.items():
+        if adapter_format != trainer.adapter_format and (found[-1] / weights).exists():
+            backend = BACKEND_OF_FORMAT[adapter_format]
+            return (
+                f"--resume: the checkpoints in {adapter_dir} were written by the {backend} backend, and this "
+                f"run uses {trainer.backend}; resume with --backend {backend}"
+            )
+    return (
+        f"--resume: none of the {len(found)} checkpoints in {adapter_dir} reads back (warnings above); "
+        "start afresh in another --adapter-path"
+    )
+
+
 def check_same_objective(adapter_dir: Path, cfg: Config) -> None:
     """A resumed run keeps the loss it started with: another objective or beta would make one adapter of
     two trainings, and the config written beside it would hide the first."""
@@ -124,9 +143,13 @@ class Run:
         self.metrics = MetricsLog(adapter_dir, start_step if resumed else None) if self.primary else None
         self.clock = Stopwatch(plan, start_step)
         self.bar = ProgressBar(f"train ({trainer.backend})", plan.iters, start_step, quiet or not self.primary)
-        self.stop_requested = False
         self.estimated = False
-        self.done = {"validated": -1, "saved": -1}
+        # A checkpoint on a validation step was saved after that validation: the loop does not repeat it.
+        validated = start_step if resumed and start_step % plan.steps_per_eval == 0 else -1
+        self.done = {"validated": validated, "saved": -1}
+        # A run killed after early stopping fired but before it ended stops where it was, as it would have.
+        patience = cfg.train.patience
+        self.stop_requested = resumed and bool(patience) and state.since_best >= patience
 
     def emit(self, event: TrainEvent) -> None:
         if self.metrics is not None:
@@ -239,7 +262,7 @@ class Run:
         plan = self.plan
         with self.bar:
             for step in range(self.start_step, plan.iters):
-                if (step > self.start_step or not self.resumed) and step % plan.steps_per_eval == 0:
+                if step % plan.steps_per_eval == 0:
                     self.validate(step)
                 if step > self.start_step and step % plan.save_every == 0:
                     self.save_checkpoint(step)
@@ -271,7 +294,7 @@ def train_adapter(
     store = CheckpointStore(adapter_dir, trainer)
     resume_from = store.latest() if resume else None
     if resume and resume_from is None:
-        raise MorrisError(f"--resume: {adapter_dir} has no usable checkpoint; start without --resume")
+        raise MorrisError(no_checkpoint_to_resume(adapter_dir, trainer))
     if resume_from is not None:
         check_same_objective(adapter_dir, cfg)
 
