@@ -83,6 +83,20 @@ def test_split_sizes(n, valid, test, expected):
     assert split_sizes(n, valid, test) == expected
 
 
+@pytest.mark.parametrize(("n_telecom", "n_general"), [(13, 12), (17, 16), (4, 3)])
+def test_every_fold_allowed_holds_out_its_own_articles(n_telecom, n_general):
+    articles = corpus(n_telecom, n_general)
+    n_test = len(split_articles(articles, seed=1, valid_fraction=0.1, test_fraction=0.1)["test"])
+    folds = len(articles) // n_test
+    held: set[str] = set()
+    for fold in range(folds):
+        test = set(ids(split_articles(articles, 1, 0.1, 0.1, fold=fold))["test"])
+        assert len(test) == n_test and not test & held
+        held |= test
+    with pytest.raises(MorrisError, match=f"make {folds} folds; pass --fold 0 to {folds - 1}"):
+        split_articles(articles, 1, 0.1, 0.1, fold=folds)
+
+
 def test_too_few_articles_is_an_error():
     with pytest.raises(MorrisError, match="only 2 article"):
         split_articles(corpus(2, 0), 0, 0.1, 0.1)

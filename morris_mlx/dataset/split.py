@@ -54,10 +54,11 @@ def split_articles(
     order = [a for _, _, a in sorted(keyed, key=lambda k: (k[0], k[1]))]
     _, n_valid, n_test = split_sizes(len(order), valid_fraction, test_fraction)
     if fold:
-        if fold < 0 or fold * n_test >= len(order):
+        folds = len(order) // n_test  # whole test sets only: a last, partial one would wrap into fold 0's
+        if not 0 <= fold < folds:
             raise MorrisError(
                 f"fold {fold} is out of range: {len(order)} articles with {n_test} held out make "
-                f"{max(1, len(order) // max(1, n_test))} folds (0 to {max(0, len(order) // max(1, n_test) - 1)})"
+                f"{folds} folds; pass --fold 0 to {folds - 1}"
             )
         start = fold * n_test
         order = order[start:] + order[:start]
