@@ -103,15 +103,18 @@ def journal_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + JOURNAL_SUFFIX)
 
 
-def load_journal(out: str | os.PathLike, expected: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """Articles a cut-short run already finished, by input index. One is kept only when its topic and
-    its whole recipe (model, adapter, backend, settings) match `expected[index]`, so changing a flag
-    between runs never mixes two recipes in one file. A torn last line (a crash mid-write) is skipped."""
+def load_journal(
+    out: str | os.PathLike, expected: list[dict[str, Any]]
+) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+    """Articles a cut-short run already finished: (the ones this run takes, by input index; the others).
+    One is taken only when its topic and its whole recipe (model, adapter, backend, settings) match
+    `expected[index]`, so changing a flag between runs never mixes two recipes in one file. The others
+    stay in the journal for a run with their settings. A torn last line (a crash mid-write) is skipped."""
     path = journal_path(out)
     if not path.is_file():
-        return {}
+        return {}, []
     done: dict[int, dict[str, Any]] = {}
-    stale = 0
+    others: list[dict[str, Any]] = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
@@ -121,10 +124,15 @@ def load_journal(out: str | os.PathLike, expected: list[dict[str, Any]]) -> dict
         if isinstance(index, int) and 0 <= index < len(expected) and _same_recipe(record, expected[index]):
             done[index] = record
         else:
-            stale += 1
-    if stale:
-        log.warning("%s: %d article(s) from another recipe or topic list are ignored", path, stale)
-    return done
+            others.append(record)
+    if others:
+        log.warning(
+            "%s: %d article(s) from another recipe or topic list are not used; they stay there for a run "
+            "with their settings",
+            path,
+            len(others),
+        )
+    return done, others
 
 
 def _same_recipe(record: dict[str, Any], expected: dict[str, Any]) -> bool:
@@ -150,8 +158,19 @@ class Journal:
         self._fh.close()
 
 
-def finish_output(out: str | os.PathLike, records: dict[int, dict[str, Any]]) -> None:
-    """Write every article to `out` in input order (atomically), then drop the journal."""
+def finish_output(
+    out: str | os.PathLike, records: dict[int, dict[str, Any]], others: list[dict[str, Any]] = ()
+) -> None:
+    """Write every article to `out` in input order (atomically), then drop the journal, or keep in it
+    only the `others` of another recipe that this run did not use."""
     rows = [{k: v for k, v in records[i].items() if k != "index"} for i in sorted(records)]
     write_jsonl(out, rows)
-    journal_path(out).unlink(missing_ok=True)
+    if others:
+        write_jsonl(journal_path(out), list(others))
+        log.warning(
+            "kept %d article(s) of another recipe in %s; delete it if you do not need them",
+            len(others),
+            journal_path(out),
+        )
+    else:
+        journal_path(out).unlink(missing_ok=True)

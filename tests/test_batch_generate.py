@@ -264,6 +264,8 @@ def test_a_journal_from_other_settings_is_not_reused(tiny_model, tmp_path, monke
     monkeypatch.setattr(MLXGenerator, "generate_batch", counting)
     assert run_batch(tiny_model, batch, out) == 0
     assert asked == [2] and "stale" not in out.read_text()
+    # Not used, not lost either: it waits in the journal for a run with its own settings.
+    assert [r["text"] for r in read_jsonl(journal_path(out))] == ["stale"]
 
 
 def test_force_overwrites_and_a_single_topic_still_streams(tiny_model, tmp_path, capsys):

@@ -256,11 +256,11 @@ def generate_batch(args: argparse.Namespace, cfg: Any, reviewer: Any = None) -> 
     ]
     generator = load_generator(args, cfg)
     recipes = [recipe(item.topic, s, generator) for item, s in zip(items, settings, strict=True)]
-    done = {} if args.force else load_journal(args.out, recipes)
+    done, others = ({}, []) if args.force else load_journal(args.out, recipes)
     pending = [i for i in range(len(items)) if i not in done]
     if done:
         log.info("resuming: %d of %d articles were finished by an earlier run", len(done), len(items))
-    journal = Journal(args.out, done.values())
+    journal = Journal(args.out, [*done.values(), *others])
     started = time.perf_counter()
     try:
         results = generator.generate_batch(
@@ -275,14 +275,14 @@ def generate_batch(args: argparse.Namespace, cfg: Any, reviewer: Any = None) -> 
                 len(done),
                 journal.path,
             )
-        else:
+        elif not others:
             journal.path.unlink(missing_ok=True)  # nothing to resume: leave no trace
         raise
     journal.close()
     if reviewer is not None:
         for record in done.values():  # articles an earlier run without --review finished
             record.setdefault("review", review_record(reviewer, record["text"]))
-    finish_output(args.out, done)
+    finish_output(args.out, done, others)
     elapsed = time.perf_counter() - started
     log.info(
         "%d articles -> %s (%d new): %d tokens in %.1f s, %.1f tok/s, batch size %d on %s",
