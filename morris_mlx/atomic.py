@@ -55,6 +55,22 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def check_file_target(target: str | os.PathLike, flag: str) -> Path:
+    """`target` as a file `atomic_path` can write, checked before any long work that would end in writing
+    it: not a folder, and below no file (the first ancestor that exists must be a folder)."""
+    target = Path(target).expanduser()
+    if target.is_dir():
+        raise MorrisError(f"{flag} {target} is a folder; pass a file path such as {target / 'out.json'}")
+    for ancestor in target.parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise MorrisError(f"{flag} {target}: {ancestor} is a file, not a folder; choose another path")
+            if not os.access(ancestor, os.W_OK | os.X_OK):
+                raise MorrisError(f"{flag} {target}: cannot write into {ancestor}; choose another path")
+            break
+    return target
+
+
 def write_bytes(target: str | os.PathLike, data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)

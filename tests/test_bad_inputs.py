@@ -184,6 +184,11 @@ def existing_output(c: SimpleNamespace, mp: pytest.MonkeyPatch) -> None:
     shutil.copytree(c.data, c.out)
 
 
+def output_is_a_file(c: SimpleNamespace, mp: pytest.MonkeyPatch) -> None:
+    """A file where the output's folder would be: refused before the work, not after it."""
+    c.out.write_text("a file of the user's\n")
+
+
 def registered(c: SimpleNamespace, mp: pytest.MonkeyPatch) -> None:
     shutil.copytree(c.adapter, c.adapters / "mine")
 
@@ -429,6 +434,7 @@ CASES: dict[str, Case] = {
     "eval-adapter-for-another-base": Case(evaluate("adapter", "other"), "another base model"),
     "eval-truncated-adapter": Case(evaluate("truncated"), "adapters.safetensors is"),
     "eval-pickle-only-model": Case(evaluate("adapter", "pickle"), "--allow-pickle"),
+    "eval-out-below-a-file": Case(evaluate(), "is a file, not a folder", setup=output_is_a_file),
     "eval-ctrl-c-while-scoring": Case(
         evaluate(), "interrupted", setup=interrupt("morris_mlx.evaluation.perplexity:token_nll")
     ),
@@ -511,6 +517,14 @@ CASES: dict[str, Case] = {
     ),
     # the rest -----------------------------------------------------------------------------------------
     "bench-missing-json": Case(lambda c: ["bench", "--from-json", c.tmp / "nope.json"], "cannot read"),
+    "bench-out-is-a-folder": Case(
+        lambda c: ["bench", "--model", c.model, "--out", c.out], "is a folder", setup=existing_output
+    ),
+    "bench-markdown-below-a-file": Case(
+        lambda c: ["bench", "--model", c.model, "--markdown", c.out / "table.md"],
+        "is a file, not a folder",
+        setup=output_is_a_file,
+    ),
     "bench-bad-what": Case(lambda c: ["bench", "--what", "everything", "--model", c.model], "--what"),
     "scrape-bad-since": Case(lambda c: ["scrape", "--since", "someday", "--out", c.out], "YYYY-MM-DD"),
     "scrape-config-unknown-key": Case(

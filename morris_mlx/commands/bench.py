@@ -489,9 +489,12 @@ def _log_targets(records: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from morris_mlx.atomic import write_json, write_text
+    from morris_mlx.atomic import check_file_target, write_json, write_text
     from morris_mlx.bench.report import markdown
 
+    for flag, target in (("--out", args.out), ("--markdown", args.markdown)):
+        if target:
+            check_file_target(target, flag)
     if args.from_json:
         records = read_records(args.from_json)
     else:

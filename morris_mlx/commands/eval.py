@@ -135,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = adapter_base_model(adapter_path) or resolve_model(cfg.model)
     out = Path(args.out).expanduser() if args.out else adapter_path / "eval" / "report"
 
-    from morris_mlx.evaluation.report import summarise, write_report
+    from morris_mlx.atomic import check_file_target
+    from morris_mlx.evaluation.report import report_paths, summarise, write_report
+
+    for path in report_paths(out):  # before the minutes of evaluation that would end in writing them
+        check_file_target(path, "--out")
     from morris_mlx.evaluation.run import EvalOptions, run_eval
 
     options = EvalOptions(
