@@ -223,6 +223,8 @@ def _check_type(key: str, value: Any, annotation: Any) -> Any:
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise MorrisError(f"config key {key!r} must be a number, got {value!r}")
+        if not math.isfinite(value):  # inf passes every "positive" check, then overflows mid-run
+            raise MorrisError(f"config key {key!r} must be a finite number, got {value!r}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
@@ -286,7 +288,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     explicit.update({k: v for k, v in (overrides or {}).items() if v is not None})
     cfg = Config()
     preset = explicit.get("train.preset", cfg.train.preset)
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise MorrisError(f"config key 'train.preset' must be one of {', '.join(PRESETS)}, got {preset!r}")
     for key, value in {**PRESETS[preset], **explicit}.items():
         _set(cfg, key, value)

@@ -93,6 +93,10 @@ def test_original_preset_fills_only_unset_keys(tmp_path):
         ("[generate]\ntop_p = 1.5\n", "generate.top_p"),
         ("[lora]\ntarget_modules = 'q_proj'\n", "lora.target_modules"),
         ("rank = 3\n", "rank"),
+        ("[train]\npreset = ['original']\n", "train.preset"),
+        ("[train]\nepochs = inf\n", "train.epochs' must be a finite number"),
+        ("[lora]\nalpha = inf\n", "lora.alpha' must be a finite number"),
+        ("[scrape]\ndelay = inf\n", "scrape.delay' must be a finite number"),
     ],
 )
 def test_broken_config_names_the_key(tmp_path, text, key):
