@@ -113,6 +113,8 @@ def world(tiny_model, tmp_path_factory) -> SimpleNamespace:
     (w.corpus_non_utf8 / "a.md").write_bytes(b"# Title\n\nCaf\xe9 society, in Latin-1.\n")
     w.corpus_empty = root / "corpus-empty"
     w.corpus_empty.mkdir()
+    w.bench_without_settings = raw / "bench.json"
+    w.bench_without_settings.write_text(json.dumps([{"measurement": "train:mlx", "value": 1.0}]))
     w.contrast_non_utf8 = raw / "contrast.txt"
     w.contrast_non_utf8.write_bytes(b"\xff\xfe not UTF-8 at all")
 
@@ -524,6 +526,12 @@ CASES: dict[str, Case] = {
         lambda c: ["bench", "--model", c.model, "--markdown", c.out / "table.md"],
         "is a file, not a folder",
         setup=output_is_a_file,
+    ),
+    "bench-records-without-settings": Case(
+        lambda c: ["bench", "--from-json", c.bench_without_settings], "not a list of bench measurements"
+    ),
+    "convert-onto-a-file": Case(
+        lambda c: ["convert", "--hf-path", c.model, "--mlx-path", c.out], "is a file", setup=output_is_a_file
     ),
     "bench-bad-what": Case(lambda c: ["bench", "--what", "everything", "--model", c.model], "--what"),
     "scrape-bad-since": Case(lambda c: ["scrape", "--since", "someday", "--out", c.out], "YYYY-MM-DD"),

@@ -465,7 +465,7 @@ def read_records(paths: list[str]) -> list[dict]:
                 f"cannot read {path} as bench JSON ({reason}); pass a file `morris bench --out` wrote"
             ) from None
         if not isinstance(loaded, list) or not all(
-            isinstance(r, dict) and "measurement" in r for r in loaded
+            isinstance(r, dict) and "measurement" in r and isinstance(r.get("settings"), dict) for r in loaded
         ):
             raise MorrisError(
                 f"{path} is JSON but not a list of bench measurements; pass a file `morris bench --out` wrote"

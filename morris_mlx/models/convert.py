@@ -73,6 +73,8 @@ def default_output(options: ConvertOptions) -> Path:
 def convert_model(options: ConvertOptions) -> Path:
     """Convert `options.hf_path` to MLX; returns the output folder."""
     out = default_output(options)
+    if out.exists() and not out.is_dir():
+        raise MorrisError(f"--mlx-path {out} is a file; pass a folder for the converted model")
     if (out / MANIFEST).is_file() and not options.force:
         raise MorrisError(f"{out} already holds a converted model; pass --force to replace it")
     if out.exists() and not (out / MANIFEST).is_file() and any(out.iterdir()) and not options.force:
