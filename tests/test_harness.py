@@ -172,3 +172,36 @@ def test_resuming_checkpoints_of_the_other_backend_names_it(tiny_model, tmp_path
         train_adapter(MlxKilledAt25(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, quiet=True)
     with pytest.raises(MorrisError, match="written by the mlx backend, and this run uses torch; resume with --backend mlx"):
         train_adapter(Torch(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"lora.rank": 8}, "lora.rank = 32, not 8; resume with the same --rank"),
+        ({"lora.target_modules": ["q_proj"]}, "resume with the same --target-modules"),
+        ({"train.objective": "orpo"}, "resume with the same --objective"),
+    ],
+)
+def test_a_resumed_run_keeps_the_adapter_shape_and_loss_it_started_with(tiny_model, tmp_path, change, message):
+    from morris_mlx.errors import MorrisError
+
+    settings = {"train.iters": 60, "train.steps_per_eval": 10, "train.patience": 0}
+    (tmp_path / "data").mkdir()
+    out = tmp_path / "adapter"
+
+    class KilledAt25(ScriptedTrainer):
+        def train_step(self, step: int, learning_rate: float, apply_update: bool) -> tuple[float, int]:
+            if step == 25:
+                raise Killed
+            return super().train_step(step, learning_rate, apply_update)
+
+    with pytest.raises(Killed):
+        train_adapter(KilledAt25(VAL_LOSSES), load_config(overrides=settings), tiny_model, tmp_path / "data", out, quiet=True)
+    changed = load_config(overrides={**settings, **change})
+    with pytest.raises(MorrisError, match=message.replace(".", r"\.").replace("[", r"\[")):
+        train_adapter(ScriptedTrainer(VAL_LOSSES), changed, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
+    result = train_adapter(
+        ScriptedTrainer(VAL_LOSSES), load_config(overrides=settings), tiny_model, tmp_path / "data", out,
+        resume=True, quiet=True,
+    )
+    assert result.steps == 60

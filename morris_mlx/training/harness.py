@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from morris_mlx.atomic import remove_stale_temps
-from morris_mlx.config import CONFIG_FILENAME, Config, TrainConfig, write_config
+from morris_mlx.config import CONFIG_FILENAME, Config, write_config
 from morris_mlx.errors import MorrisError
 from morris_mlx.files import ADAPTER_WEIGHTS, BACKEND_OF_FORMAT, CHECKPOINTS_DIRNAME, PROVENANCE_FILENAME
 from morris_mlx.models.fingerprint import fingerprint_model
@@ -97,20 +97,36 @@ def no_checkpoint_to_resume(adapter_dir: Path, trainer: StepTrainer) -> str:
     )
 
 
-def check_same_objective(adapter_dir: Path, cfg: Config) -> None:
-    """A resumed run keeps the loss it started with: another objective or beta would make one adapter of
+# What a resumed run must share with its start: the loss, and the shape and scale of the adapter (MLX
+# loads a checkpoint without checking shapes, so another rank or module list would fail obscurely or
+# silently adapt other layers).
+RESUME_KEYS = (
+    ("train", "objective"),
+    ("train", "beta"),
+    ("lora", "rank"),
+    ("lora", "alpha"),
+    ("lora", "target_modules"),
+    ("lora", "num_layers"),
+)
+
+
+def check_same_recipe(adapter_dir: Path, cfg: Config) -> None:
+    """A resumed run keeps the loss and adapter shape it started with: another would make one adapter of
     two trainings, and the config written beside it would hide the first."""
     try:
-        saved = json.loads((adapter_dir / CONFIG_FILENAME).read_text(encoding="utf-8"))["train"]
-    except (OSError, ValueError, KeyError, TypeError):
+        saved = json.loads((adapter_dir / CONFIG_FILENAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return  # no readable record of the start: nothing to compare with
-    defaults = TrainConfig()
-    for key in ("objective", "beta"):
-        was, now = saved.get(key, getattr(defaults, key)), getattr(cfg.train, key)
+    defaults = Config()
+    for section, key in RESUME_KEYS:
+        table = saved.get(section) if isinstance(saved, dict) else None
+        now = getattr(getattr(cfg, section), key)
+        was = table.get(key, getattr(getattr(defaults, section), key)) if isinstance(table, dict) else now
         if was != now:
+            flag = "--" + key.replace("_", "-")
             raise MorrisError(
-                f"{adapter_dir} was trained with train.{key} = {was!r}, not {now!r}; resume with the same "
-                f"--{key}, or start afresh in another --adapter-path"
+                f"{adapter_dir} was trained with {section}.{key} = {was!r}, not {now!r}; resume with the "
+                f"same {flag}, or start afresh in another --adapter-path"
             )
 
 
@@ -296,7 +312,7 @@ def train_adapter(
     if resume and resume_from is None:
         raise MorrisError(no_checkpoint_to_resume(adapter_dir, trainer))
     if resume_from is not None:
-        check_same_objective(adapter_dir, cfg)
+        check_same_recipe(adapter_dir, cfg)
 
     data = trainer.load(cfg, model_dir, data_dir)  # every check on the input, before any file is written
     plan = make_plan(cfg.train, data.examples, data.tokens)
