@@ -373,11 +373,14 @@ def from_dict(data: dict[str, Any]) -> Config:
     return cfg
 
 
-def write_config(cfg: Config, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
-    """Store the resolved config beside an artifact, atomically."""
+def write_config(
+    cfg: Config, directory: str | Path, extra: dict[str, Any] | None = None, filename: str = CONFIG_FILENAME
+) -> Path:
+    """Store the resolved config beside an artifact, atomically (an artifact that is one file of a shared
+    folder names its own `filename`)."""
     from morris_mlx.atomic import write_json
 
-    path = Path(directory) / CONFIG_FILENAME
+    path = Path(directory) / filename
     write_json(path, {**to_dict(cfg), **({"_meta": extra} if extra else {})})
     return path
 

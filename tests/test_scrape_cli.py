@@ -99,7 +99,7 @@ def test_a_cli_run_writes_articles_summary_and_config(site, tmp_path, capsys):
     assert [json.loads(line)["title"] for line in lines] == ["first-story-here", "second-story-here"]
     printed = capsys.readouterr().out
     assert "scrape summary" in printed and "1 × other author" in printed
-    stored = json.loads((out.parent / "morris_config.json").read_text())
+    stored = json.loads((out.parent / "articles.jsonl.config.json").read_text())
     assert stored["scrape"]["max_articles"] == 2 and stored["scrape"]["delay"] == 0.0  # CLI > file > defaults
     assert stored["_meta"]["summary"]["written"] == 2 and stored["_meta"]["author"] == "Iain Morris"
 

@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(args, MAPPING)
     sc = cfg.scrape
 
-    from morris_mlx.scrape.crawl import Scraper, ScrapeSettings
+    from morris_mlx.scrape.crawl import Scraper, ScrapeSettings, config_path
     from morris_mlx.scrape.dates import parse_since
     from morris_mlx.scrape.fetch import FetchSettings
     from morris_mlx.scrape.profile import resolve_profile
@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     write_config(
         cfg,
         out.parent,
+        filename=config_path(out).name,
         extra={
             "command": "scrape",
             "profile": profile.name,

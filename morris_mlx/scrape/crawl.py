@@ -87,6 +87,11 @@ def state_path(out: Path) -> Path:
     return out.with_name(out.name + ".state.json")
 
 
+def config_path(out: Path) -> Path:
+    """The settings of the scrape that wrote `out`: one per articles file, as two scrapes may share a folder."""
+    return out.with_name(out.name + ".config.json")
+
+
 class Scraper:
     """One run over a profile. `summary` stays readable if the run is interrupted."""
 
