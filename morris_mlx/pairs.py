@@ -37,6 +37,17 @@ class PairSettings:
     batch_size: int = 4
 
 
+def check_out_dir(data_dir: Path, out_dir: Path, overwrite: bool) -> None:
+    """The pairs' folder is replaced as a whole: it must not be, hold or sit inside the prepared data."""
+    src, dst = Path(data_dir).resolve(), Path(out_dir).resolve()
+    if dst == src or dst in src.parents or src in dst.parents:
+        raise MorrisError(
+            f"--out {out_dir} overlaps the prepared data {data_dir}; choose a folder outside it for the pairs"
+        )
+    if Path(out_dir).exists() and not overwrite:
+        raise MorrisError(f"{out_dir} already exists; pass --force to replace it, or choose another --out")
+
+
 def make_pairs(
     data_dir: Path,
     out_dir: Path,
@@ -48,10 +59,7 @@ def make_pairs(
     """Write train/valid.jsonl of pairs into `out_dir` from the prepared `data_dir`; returns pairs per split.
     `progress(done, total)` is called as rejected replies arrive."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    if out_dir.resolve() == data_dir.resolve():
-        raise MorrisError(f"--out {out_dir} is the prepared data itself; choose another folder for the pairs")
-    if out_dir.exists() and not overwrite:
-        raise MorrisError(f"{out_dir} already exists; pass --force to replace it, or choose another --out")
+    check_out_dir(data_dir, out_dir, overwrite)
     examples = {split: load_split(data_dir, split) for split in PAIR_SPLITS}
     total = sum(len(rows) for rows in examples.values())
     done, counts, written = 0, {}, {}

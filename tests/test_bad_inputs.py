@@ -383,6 +383,9 @@ CASES: dict[str, Case] = {
     "pairs-malformed-data": Case(
         lambda c: [*pairs()(c), "--data", c.bad["malformed"]], "not valid JSON"
     ),
+    "pairs-out-holds-the-data": Case(
+        lambda c: [*pairs("--force")(c), "--out", c.data.parent], "overlaps the prepared data"
+    ),
     "pairs-keeps-old-output": Case(pairs(), "already exists; pass --force", setup=existing_output),
     "pairs-ctrl-c-while-pairing": Case(
         pairs(), "interrupted", setup=interrupt("morris_mlx.pairs:pair_from_example")

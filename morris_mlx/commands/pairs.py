@@ -60,7 +60,7 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from morris_mlx.dataset.jsonl import load_split
     from morris_mlx.dataset.pairs import PAIR_SPLITS
-    from morris_mlx.pairs import PairSettings, make_pairs
+    from morris_mlx.pairs import PairSettings, check_out_dir, make_pairs
 
     args = build_parser().parse_args(sys.argv[2:] if argv is None else argv)
     cfg = config_from_args(args, MODEL_MAPPING)
@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         raise MorrisError(
             f"data directory {data_dir} does not exist; run `morris prepare --out {data_dir}` first"
         )
-    if out_dir.exists() and not args.force:
-        raise MorrisError(f"{out_dir} already exists; pass --force to replace it, or choose another --out")
+    check_out_dir(data_dir, out_dir, args.force)
     for split in PAIR_SPLITS:  # a broken file is reported before minutes of loading a model
         load_split(data_dir, split)
     generator = load_generator(args, cfg)
