@@ -24,7 +24,7 @@ from morris_mlx.files import CHECKPOINTS_DIRNAME, PROVENANCE_FILENAME
 from morris_mlx.training import checkpoints, read_metrics
 
 KILLS = 10
-POLL_S = 0.002
+POLL_S = 0.01
 
 
 def command(backend: str, model: Path, data: Path, out: Path, resume: bool) -> list[str]:
@@ -41,31 +41,42 @@ def command(backend: str, model: Path, data: Path, out: Path, resume: bool) -> l
     ]
 
 
-# Loaded into every `morris train` process of this test (PYTHONPATH): each checkpoint folder, once its
-# files are written and before it is fsynced, manifested and renamed, stays as .partial a little longer,
-# so a poll can see it and kill the process right there. Timing only; nothing else changes.
-SLOW_CHECKPOINTS = """
+# Loaded into every `morris train` process of this test (PYTHONPATH): while the hold file exists, a
+# checkpoint folder whose files are written stays .partial (before it is fsynced, manifested and renamed)
+# until the test kills the process there; a window of fixed length could close before a poll on a busy
+# machine acts on it. Timing only; nothing else changes.
+HOLD_CHECKPOINTS = """
 import os, time
+from pathlib import Path
 import morris_mlx.atomic as atomic
 _real = atomic._fsync_tree
-def _slow(directory):
-    time.sleep(float(os.environ["MORRIS_TEST_CHECKPOINT_PAUSE"]))
+def _held(directory):
+    if Path(directory).parent.name == "checkpoints":
+        while os.path.exists(os.environ["MORRIS_TEST_HOLD_FILE"]):
+            time.sleep(0.01)
     _real(directory)
-atomic._fsync_tree = _slow
+atomic._fsync_tree = _held
 """
 
 
-def start(backend: str, model: Path, data: Path, out: Path, tmp: Path) -> subprocess.Popen:
+def start(
+    backend: str, model: Path, data: Path, out: Path, tmp: Path, hold_checkpoint: bool = False
+) -> subprocess.Popen:
     hooks = tmp / "hooks"
     if not hooks.is_dir():
         hooks.mkdir()
-        (hooks / "sitecustomize.py").write_text(SLOW_CHECKPOINTS)
+        (hooks / "sitecustomize.py").write_text(HOLD_CHECKPOINTS)
+    hold = tmp / "hold-checkpoint"
+    if hold_checkpoint:
+        hold.touch()
+    else:
+        hold.unlink(missing_ok=True)
     env = {
         **os.environ,
         "MORRIS_HOME": str(tmp / "home"),
         "HF_HUB_OFFLINE": "1",
         "PYTHONPATH": os.pathsep.join([str(hooks), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        "MORRIS_TEST_CHECKPOINT_PAUSE": "0.05",
+        "MORRIS_TEST_HOLD_FILE": str(hold),
     }
     # Resume whenever a complete checkpoint exists; a run killed before its first one starts afresh.
     resume = bool(checkpoints(out))
@@ -157,7 +168,7 @@ def run_with_kills(backend: str, model: Path, data: Path, tmp: Path) -> None:
     kills: list[str] = []
     for kind in kinds:
         moment = time.time()
-        proc = start(backend, model, data, out, tmp)
+        proc = start(backend, model, data, out, tmp, hold_checkpoint=kind == "checkpoint")
         if kind == "startup":
             wait_for(proc, lambda: False, timeout=rng.uniform(0.2, 0.9) * startup)
         else:

@@ -53,7 +53,8 @@ def settings_for(site, tmp_path: Path, *, out="out.jsonl", cache="cache", profil
         cache_dir=tmp_path / cache,
         max_articles=max_articles,
         since=since,
-        fetch=FetchSettings(allowed_hosts=profile.hosts, delay=0.0, timeout=0.25, retries=1, backoff=0.0,
+        # A timeout far above a local reply's time even on a loaded machine, far below the slow story's delay.
+        fetch=FetchSettings(allowed_hosts=profile.hosts, delay=0.0, timeout=1.0, retries=1, backoff=0.0,
                             max_bytes=100_000, max_retry_after=5.0),
     )
 
@@ -84,7 +85,7 @@ def build_faulty_site(site) -> list[str]:
     site.add("/news/broken-story", broken[:-20])  # unclosed tags, stray end tags, cut off at the end
     site.add("/news/busy-story", Reply(status=429, headers={"Retry-After": "1"}),
              Reply(body=article_html("Busy story").encode()))
-    site.add("/news/slow-story", Reply(body=article_html("Slow").encode(), delay=1.5))
+    site.add("/news/slow-story", Reply(body=article_html("Slow").encode(), delay=4.0))
     site.add("/news/offsite-story", Reply(status=302, headers={"Location": f"http://localhost:{site.host.split(':')[1]}/x"}))
     site.add("/news/huge-story", Reply(body=article_html("Huge", paragraphs=prose("huge", 4000)).encode()))
     site.add("/news/feed-only-story", article_html("Feed only story"))
@@ -188,7 +189,7 @@ def test_killed_process_keeps_whole_lines_and_resumes(site, tmp_path):
                "--delay", "0", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if out.exists() and out.read_bytes().count(b"\n") >= 2:
                 break
@@ -337,7 +338,7 @@ def test_sigterm_stops_cleanly_with_the_summary(site, tmp_path):
     command = [sys.executable, "-m", "morris_mlx", "scrape", "--profile", str(write_profile(tmp_path, site)),
                "--out", str(out), "--delay", "0", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline and not (out.exists() and out.read_bytes().count(b"\n") >= 1):
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
