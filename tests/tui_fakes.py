@@ -180,8 +180,9 @@ def make_adapter(root: Path, name: str, val_loss: float = 1.25, base_model: str 
     return path
 
 
-async def wait_until(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    """Let the app run until `predicate()` holds; fail (not hang) if it never does."""
+async def wait_until(pilot, predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    """Let the app run until `predicate()` holds; fail (not hang) if it never does. It returns as soon as
+    the condition holds, so the timeout only needs to be generous for a busy machine."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
