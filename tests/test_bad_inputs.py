@@ -533,6 +533,9 @@ CASES: dict[str, Case] = {
     "bench-records-without-settings": Case(
         lambda c: ["bench", "--from-json", c.bench_without_settings], "not a list of bench measurements"
     ),
+    "convert-onto-its-source": Case(
+        lambda c: ["convert", "--hf-path", c.model, "--mlx-path", c.model, "--force"], "overlaps --hf-path"
+    ),
     "convert-onto-a-file": Case(
         lambda c: ["convert", "--hf-path", c.model, "--mlx-path", c.out], "is a file", setup=output_is_a_file
     ),

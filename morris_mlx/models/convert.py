@@ -75,6 +75,11 @@ def convert_model(options: ConvertOptions) -> Path:
     out = default_output(options)
     if out.exists() and not out.is_dir():
         raise MorrisError(f"--mlx-path {out} is a file; pass a folder for the converted model")
+    source = Path(options.hf_path).expanduser()
+    if source.is_dir():
+        src, dst = source.resolve(), out.resolve()
+        if dst == src or dst in src.parents or src in dst.parents:  # --force would replace the source
+            raise MorrisError(f"--mlx-path {out} overlaps --hf-path {source}; choose a folder outside it")
     if (out / MANIFEST).is_file() and not options.force:
         raise MorrisError(f"{out} already holds a converted model; pass --force to replace it")
     if out.exists() and not (out / MANIFEST).is_file() and any(out.iterdir()) and not options.force:
