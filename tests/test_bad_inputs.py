@@ -324,6 +324,8 @@ CASES: dict[str, Case] = {
     "train-weight-decay-shrinks-to-zero": Case(
         train("--lr", "1e-3", "--weight-decay", "1000"), "learning_rate x weight_decay under 1"
     ),
+    "train-lm-head-mlx": Case(train("--target-modules", "lm_head"), "not a linear layer"),
+    "train-lm-head-torch": Case(train("--target-modules", "lm_head", backend="torch"), "not a linear layer"),
     "train-max-seq-length-0": Case(train("--max-seq-length", "0"), "must be positive"),
     "train-lr-nan": Case(train("--lr", "nan"), "train.learning_rate"),
     "train-iters-and-epochs": Case(train("--iters", "3", "--epochs", "2"), "not allowed with"),

@@ -249,8 +249,14 @@ def _lora_config(cfg: Config, model: Any) -> Any:
     n = total if cfg.lora.num_layers == -1 else cfg.lora.num_layers
     if n > total:
         raise MorrisError(f"lora.num_layers is {n} but the model has {total} layers; use -1 for all")
+    # Inside a transformer block only, as the MLX backend adapts: lm_head is a Linear too, and an adapter
+    # on it would train here and be refused there.
+    try:
+        block = model.get_decoder().layers[0]
+    except (AttributeError, IndexError, TypeError):
+        block = model
     linear = sorted(
-        {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+        {name.rsplit(".", 1)[-1] for name, m in block.named_modules() if isinstance(m, torch.nn.Linear)}
     )
     for target in cfg.lora.target_modules:
         if target.rsplit(".", 1)[-1] not in linear:
