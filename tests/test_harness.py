@@ -144,6 +144,22 @@ def test_a_run_killed_after_early_stopping_fired_stops_there_when_resumed(tiny_m
     assert json.loads((out / "adapter_model.safetensors").read_text())["step"] == 10
 
 
+def test_a_run_the_user_stopped_trains_on_when_resumed(tiny_model, tmp_path):
+    """Stopped by the user at step 35, its last validation reaches the patience by chance: resuming still
+    continues, since early stopping never fired."""
+    cfg = load_config(overrides={"train.iters": 100, "train.steps_per_eval": 10, "train.patience": 3})
+    (tmp_path / "data").mkdir()
+    out = tmp_path / "adapter"
+    stopped = train_adapter(
+        ScriptedTrainer([3.0, 2.0, 2.6, 2.4, 2.3]), cfg, tiny_model, tmp_path / "data", out, quiet=True,
+        callback=lambda event: event.kind == "train" and event.step >= 35,
+    )
+    assert stopped.steps == 35
+    resumed = train_adapter(ScriptedTrainer([1.0 - i / 20 for i in range(10)]), cfg, tiny_model, tmp_path / "data", out,
+                            resume=True, quiet=True)
+    assert resumed.steps == 100 and not resumed.stopped_early
+
+
 def test_resuming_checkpoints_of_the_other_backend_names_it(tiny_model, tmp_path):
     from morris_mlx.errors import MorrisError
 
@@ -200,8 +216,7 @@ def test_a_resumed_run_keeps_the_adapter_shape_and_loss_it_started_with(tiny_mod
     changed = load_config(overrides={**settings, **change})
     with pytest.raises(MorrisError, match=message.replace(".", r"\.").replace("[", r"\[")):
         train_adapter(ScriptedTrainer(VAL_LOSSES), changed, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
-    result = train_adapter(
-        ScriptedTrainer(VAL_LOSSES), load_config(overrides=settings), tiny_model, tmp_path / "data", out,
-        resume=True, quiet=True,
-    )
+    same = load_config(overrides=settings)
+    same.lora.target_modules = list(reversed(same.lora.target_modules))  # the same modules, listed otherwise
+    result = train_adapter(ScriptedTrainer(VAL_LOSSES), same, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
     assert result.steps == 60

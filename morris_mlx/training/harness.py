@@ -48,6 +48,7 @@ class LoopState:
     best_val_raw: float | None = None  # the validation loss measured at best_step
     best_step: int | None = None
     since_best: int = 0  # validations without improvement, for early stopping
+    early_stopped: bool = False  # early stopping fired (a stop the user asked for does not count)
     smoothed_val: float | None = None  # the moving average of validation losses (train.val_smoothing)
     trained_tokens: int = 0
     last_train_loss: float | None = None
@@ -122,7 +123,7 @@ def check_same_recipe(adapter_dir: Path, cfg: Config) -> None:
         table = saved.get(section) if isinstance(saved, dict) else None
         now = getattr(getattr(cfg, section), key)
         was = table.get(key, getattr(getattr(defaults, section), key)) if isinstance(table, dict) else now
-        if was != now:
+        if (sorted(was) if isinstance(was, list) else was) != (sorted(now) if isinstance(now, list) else now):
             flag = "--" + key.replace("_", "-")
             raise MorrisError(
                 f"{adapter_dir} was trained with {section}.{key} = {was!r}, not {now!r}; resume with the "
@@ -163,9 +164,12 @@ class Run:
         # A checkpoint on a validation step was saved after that validation: the loop does not repeat it.
         validated = start_step if resumed and start_step % plan.steps_per_eval == 0 else -1
         self.done = {"validated": validated, "saved": -1}
-        # A run killed after early stopping fired but before it ended stops where it was, as it would have.
+        # A run killed after early stopping fired but before it ended stops where it was, as it would have
+        # (unless the patience asked for now is longer). A stop the user asked for is theirs to resume from.
         patience = cfg.train.patience
-        self.stop_requested = resumed and bool(patience) and state.since_best >= patience
+        self.stop_requested = state.early_stopped = (
+            resumed and state.early_stopped and bool(patience) and state.since_best >= patience
+        )
 
     def emit(self, event: TrainEvent) -> None:
         if self.metrics is not None:
@@ -190,10 +194,10 @@ class Run:
             state.best_val, state.best_val_raw, state.best_step = judged, val_loss, step
             if self.primary:
                 self.trainer.save_adapter(self.adapter_dir)
-        if should_stop and step < self.plan.iters:
+        if should_stop and step < self.plan.iters and not self.stop_requested:
             if self.primary:
                 log.info("validation loss has not improved for %d validations; stopping early", early.patience)
-            self.stop_requested = True
+            self.stop_requested = state.early_stopped = True
         self.clock.add("val", time.perf_counter() - tic)
         self.bar.show(val=val_loss)
         self.emit(TrainEvent("val", step, {"val_loss": val_loss, "best": improved}))
