@@ -307,6 +307,12 @@ def test_partial_last_line_is_repaired_and_foreign_files_refused(site, tmp_path)
     run(settings)
     lines = settings.out.read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["title"] == "kept" and json.loads(lines[1])["title"] == "Only"
+    # Torn however short, or zero bytes from a power cut: still our own line, cut on the next open.
+    whole = settings.out.read_bytes()
+    for torn in (b"{", b'{"ur', b"\0" * 50):
+        settings.out.write_bytes(whole + torn)
+        run(settings)
+        assert settings.out.read_bytes() == whole
 
     # A file that is not ours is refused untouched, even when its last line is unterminated.
     for foreign in ("this is not jsonl\n", '{"a": 1}\nmy notes', "my notes", '{"url": "http://x/a", "sha256": "00"}\nnotes'):

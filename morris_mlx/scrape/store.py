@@ -45,6 +45,7 @@ def exclusive(out: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+LINE_START = b'{"url": '  # how every line `append` writes begins
 FIELDS = ("url", "title", "standfirst", "author", "published", "body", "source", "fetched_at", "sha256")
 STATE_VERSION = 1
 
@@ -91,11 +92,15 @@ class ArticleStore:
                     f"--out {self.path} line {number} is not a scraped article; choose another --out file"
                 )
             records.append(record)
-        if keep < len(data):
-            # An interrupted append leaves the start of one of our lines, which always opens with the url.
-            if not data[keep:].startswith(b'{"url": '):
+        tail = data[keep:]
+        if tail:
+            # An interrupted append leaves the start of one of our lines (they open with the url), however
+            # short; a power cut can leave zero bytes instead.
+            ours = tail.startswith(LINE_START) or LINE_START.startswith(tail) or not tail.strip(b"\0")
+            if not ours:
                 raise MorrisError(
-                    f"--out {self.path} ends in a line that is not a scraped article; choose another --out file"
+                    f"--out {self.path} ends in a line that is not a scraped article; choose another --out "
+                    "file (or, if the file is ours, delete its unfinished last line)"
                 )
             log.warning("%s ended in a partial line (an interrupted write); removing it", self.path)
             with open(self.path, "rb+") as fh:
