@@ -177,10 +177,19 @@ def remove_stale_temps(directory: str | os.PathLike) -> list[str]:
             item.unlink(missing_ok=True)
         elif item.name.endswith(".partial") and item.is_dir():
             shutil.rmtree(item, ignore_errors=True)
+        elif item.name.startswith(".") and item.name.endswith(".old") and _replaced(item):
+            _remove(item)
         else:
             continue
         removed.append(item.name)
     return removed
+
+
+def _replaced(old: Path) -> bool:
+    """Whether `old`, an `atomic_dir` name `.<target>.<random>.old`, is what a swap replaced (its target
+    is back in place), not the only copy left by a kill between the two renames."""
+    target = old.name[1 : -len(".old")].rsplit(".", 1)[0]
+    return bool(target) and (old.parent / target).exists()
 
 
 def _remove(path: Path) -> None:
@@ -203,7 +212,13 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = False, manifest: boo
     partial = target.with_name(target.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
-    partial.mkdir(parents=True)
+    try:
+        partial.mkdir(parents=True)
+    except OSError as exc:
+        raise MorrisError(
+            f"cannot create {partial} to build {target.name} in ({exc.strerror or exc}); "
+            f"make {partial.parent} writable or choose another path"
+        ) from None
     try:
         yield partial
         _fsync_tree(partial)
@@ -213,9 +228,16 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = False, manifest: boo
         if target.exists():
             if not overwrite:
                 raise FileExistsError(target)
-            old = target.with_name(target.name + ".old")
-            _remove(old)
-            os.replace(target, old)
+            # A name of our own: a user's `<target>.old` backup is never touched.
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            old.rmdir()  # only its unique name is wanted: the target (a folder or a file) moves there
+            try:
+                os.replace(target, old)
+            except OSError as exc:
+                raise MorrisError(
+                    f"cannot replace {target} ({exc.strerror or exc}); if it is a mount point, "
+                    "write into a folder inside it"
+                ) from None
             os.replace(partial, target)
             _remove(old)
         else:

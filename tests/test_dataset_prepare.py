@@ -395,11 +395,15 @@ def test_bad_corpus_files_fail_naming_file_and_line(corpus_dir, tiny_model, tmp_
 def test_output_folder_with_other_files_keeps_them(corpus_dir, tiny_model, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
+    out.chmod(0o2770)  # a group-shared folder stays one
     (out / "notes.txt").write_text("mine")
     (out / "stats.json").write_text("{}")
+    inode = (out / "notes.txt").stat().st_ino
     prepared = prepare(config(tmp_path), corpus_dir=corpus_dir, counter=load_token_counter(tiny_model))
     write_prepared(prepared, out, config(tmp_path))
     assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "notes.txt").stat().st_ino == inode  # the same file, linked over, not a copy
+    assert out.stat().st_mode & 0o7777 == 0o2770
     assert json.loads((out / "stats.json").read_text())["articles_read"] == 6
     assert sorted(p.name for p in out.iterdir()) == sorted((*OUTPUT_FILES, "notes.txt"))
 

@@ -145,7 +145,25 @@ def test_atomic_dir_replaces_through_a_symlink_and_over_a_file(tmp_path):
     file_target.write_text("x")
     with atomic_dir(file_target, overwrite=True) as tmp:
         (tmp / "a").write_text("a")
-    assert (file_target / "a").read_text() == "a" and not (tmp_path / "was-a-file.old").exists()
+    assert (file_target / "a").read_text() == "a"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real", "was-a-file"]
+
+    backup = tmp_path / "real.old"  # the user's own backup beside the target: never touched
+    backup.mkdir()
+    (backup / "keep.txt").write_text("mine")
+    with atomic_dir(real, overwrite=True) as tmp:
+        (tmp / "newer.txt").write_text("newer")
+    assert (backup / "keep.txt").read_text() == "mine"
+
+
+def test_remove_stale_temps_clears_a_replaced_folder_but_keeps_an_orphaned_one(tmp_path):
+    from morris_mlx.atomic import remove_stale_temps
+
+    (tmp_path / "done").mkdir()
+    (tmp_path / ".done.ab12_x.old").mkdir()  # killed after the swap: dead weight
+    (tmp_path / ".gone.cd34_y.old").mkdir()  # killed between the renames: the only copy of `gone`
+    assert remove_stale_temps(tmp_path) == [".done.ab12_x.old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".gone.cd34_y.old", "done"]
 
 
 # checkpoints -------------------------------------------------------------------------------------------

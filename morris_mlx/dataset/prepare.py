@@ -172,23 +172,28 @@ def _write_all(directory: Path, prepared: Prepared, cfg: Config) -> None:
 
 
 def _carry_over(old: Path, new: Path) -> None:
+    """Hard-link every other file of `old` into `new` (same inodes: nothing copied, nothing lost when
+    `old` is removed after the swap). Where a link cannot be made (another file system, a mount point
+    inside) the folder is refused rather than copied, as removing `old` would then reach into it."""
+    shutil.copymode(old, new)
     for item in old.iterdir():
         if item.name in OUTPUT_FILES:
             continue
-        if item.is_dir() and not item.is_symlink():
-            shutil.copytree(item, new / item.name, symlinks=True, copy_function=_link_or_copy)
-        else:
-            _link_or_copy(item, new / item.name, follow_symlinks=False)
-
-
-def _link_or_copy(src: str | Path, dst: str | Path, *, follow_symlinks: bool = True) -> None:
-    if Path(src).is_symlink() and not follow_symlinks:
-        os.symlink(os.readlink(src), dst)
-        return
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+        try:
+            if item.is_dir() and not item.is_symlink():
+                for folder, _, _ in os.walk(item):
+                    if os.path.ismount(folder):
+                        raise OSError(f"{folder} is a mount point")
+                shutil.copytree(item, new / item.name, symlinks=True, copy_function=os.link)
+            elif item.is_symlink():
+                os.symlink(os.readlink(item), new / item.name)
+            else:
+                os.link(item, new / item.name)
+        except (OSError, shutil.Error) as exc:
+            raise MorrisError(
+                f"--out {old} holds {item.name}, which cannot be kept across the rewrite ({exc}); "
+                "give the prepared data a folder of its own"
+            ) from None
 
 
 def write_prepared(prepared: Prepared, out: str | Path, cfg: Config) -> Path:
@@ -196,7 +201,7 @@ def write_prepared(prepared: Prepared, out: str | Path, cfg: Config) -> Path:
 
     The folder is replaced as a whole, so readers see the old set or the new one, never a mix (a test
     article of one split in the train file of another). Other files already in it are carried over as
-    hard links (copies where the file system has none), so nothing of theirs is copied or lost.
+    hard links, so nothing of theirs is copied or lost.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
