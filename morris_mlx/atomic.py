@@ -60,7 +60,7 @@ def check_file_target(target: str | os.PathLike, flag: str) -> Path:
     it: not a folder, and below no file (the first ancestor that exists must be a folder)."""
     target = Path(target).expanduser()
     if target.is_dir():
-        raise MorrisError(f"{flag} {target} is a folder; pass a file path such as {target / 'out.json'}")
+        raise MorrisError(f"{flag} {target} is a folder; pass the path of a file")
     for ancestor in target.parents:
         if ancestor.exists():
             if not ancestor.is_dir():

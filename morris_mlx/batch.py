@@ -128,7 +128,7 @@ def load_journal(
     if others:
         log.warning(
             "%s: %d article(s) from another recipe or topic list are not used; they stay there for a run "
-            "with their settings",
+            "with their settings (--force clears them)",
             path,
             len(others),
         )
@@ -168,7 +168,8 @@ def finish_output(
     if others:
         write_jsonl(journal_path(out), list(others))
         log.warning(
-            "kept %d article(s) of another recipe in %s; delete it if you do not need them",
+            "kept %d article(s) of another recipe in %s; delete it (or pass --force next time) if you do not "
+            "need them",
             len(others),
             journal_path(out),
         )

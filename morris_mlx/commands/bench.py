@@ -492,9 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     from morris_mlx.atomic import check_file_target, write_json, write_text
     from morris_mlx.bench.report import markdown
 
-    for flag, target in (("--out", args.out), ("--markdown", args.markdown)):
-        if target:
-            check_file_target(target, flag)
+    out = check_file_target(args.out, "--out") if args.out else None
+    markdown_out = check_file_target(args.markdown, "--markdown") if args.markdown else None
     if args.from_json:
         records = read_records(args.from_json)
     else:
@@ -504,11 +503,11 @@ def main(argv: list[str] | None = None) -> int:
         # mlx-lm's trainer and `morris convert` print their own progress; keep stdout for the JSON.
         with contextlib.redirect_stdout(sys.stderr):
             records = run(args)
-        if args.out:
-            write_json(args.out, records)
+        if out:
+            write_json(out, records)
         else:
             print(json.dumps(records, indent=2))
-    if args.markdown:
-        write_text(args.markdown, markdown(records))
+    if markdown_out:
+        write_text(markdown_out, markdown(records))
     _log_targets(records)
     return 0
