@@ -95,6 +95,19 @@ class Killed(Exception):
     pass
 
 
+class KilledAt(ScriptedTrainer):
+    """Dies (as a kill would) when it reaches step `die_at`."""
+
+    def __init__(self, losses: list[float], die_at: int) -> None:
+        super().__init__(losses)
+        self.die_at = die_at
+
+    def train_step(self, step: int, learning_rate: float, apply_update: bool) -> tuple[float, int]:
+        if step == self.die_at:
+            raise Killed
+        return super().train_step(step, learning_rate, apply_update)
+
+
 def test_a_resumed_run_counts_the_training_time_before_its_checkpoint(tiny_model, tmp_path, monkeypatch):
     from morris_mlx.training.progress import Stopwatch
 
@@ -103,14 +116,8 @@ def test_a_resumed_run_counts_the_training_time_before_its_checkpoint(tiny_model
     (tmp_path / "data").mkdir()
     out = tmp_path / "adapter"
 
-    class KilledAt35(ScriptedTrainer):
-        def train_step(self, step: int, learning_rate: float, apply_update: bool) -> tuple[float, int]:
-            if step == 35:
-                raise Killed
-            return super().train_step(step, learning_rate, apply_update)
-
     with pytest.raises(Killed):
-        train_adapter(KilledAt35(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, quiet=True)
+        train_adapter(KilledAt(VAL_LOSSES, 35), cfg, tiny_model, tmp_path / "data", out, quiet=True)
     train_adapter(ScriptedTrainer(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
     provenance = json.loads((out / "morris_adapter.json").read_text())
     assert provenance["metrics"]["train_seconds"] == 200.0  # 100 s up to the checkpoint, 100 s after
@@ -167,16 +174,11 @@ def test_resuming_checkpoints_of_the_other_backend_names_it(tiny_model, tmp_path
     (tmp_path / "data").mkdir()
     out = tmp_path / "adapter"
 
-    class MlxKilledAt25(ScriptedTrainer):
+    class MlxKilledAt(KilledAt):
         backend, adapter_format = "mlx", "mlx"
 
         def save_adapter(self, adapter_dir: Path) -> None:
             (Path(adapter_dir) / "adapters.safetensors").write_text(json.dumps({"step": self.step}))
-
-        def train_step(self, step: int, learning_rate: float, apply_update: bool) -> tuple[float, int]:
-            if step == 25:
-                raise Killed
-            return super().train_step(step, learning_rate, apply_update)
 
     class Torch(ScriptedTrainer):
         backend = "torch"
@@ -185,7 +187,7 @@ def test_resuming_checkpoints_of_the_other_backend_names_it(tiny_model, tmp_path
             raise FileNotFoundError(folder / "adapter_model.safetensors")
 
     with pytest.raises(Killed):
-        train_adapter(MlxKilledAt25(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, quiet=True)
+        train_adapter(MlxKilledAt(VAL_LOSSES, 25), cfg, tiny_model, tmp_path / "data", out, quiet=True)
     with pytest.raises(MorrisError, match="written by the mlx backend, and this run uses torch; resume with --backend mlx"):
         train_adapter(Torch(VAL_LOSSES), cfg, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
 
@@ -205,14 +207,8 @@ def test_a_resumed_run_keeps_the_adapter_shape_and_loss_it_started_with(tiny_mod
     (tmp_path / "data").mkdir()
     out = tmp_path / "adapter"
 
-    class KilledAt25(ScriptedTrainer):
-        def train_step(self, step: int, learning_rate: float, apply_update: bool) -> tuple[float, int]:
-            if step == 25:
-                raise Killed
-            return super().train_step(step, learning_rate, apply_update)
-
     with pytest.raises(Killed):
-        train_adapter(KilledAt25(VAL_LOSSES), load_config(overrides=settings), tiny_model, tmp_path / "data", out, quiet=True)
+        train_adapter(KilledAt(VAL_LOSSES, 25), load_config(overrides=settings), tiny_model, tmp_path / "data", out, quiet=True)
     changed = load_config(overrides={**settings, **change})
     with pytest.raises(MorrisError, match=message.replace(".", r"\.").replace("[", r"\[")):
         train_adapter(ScriptedTrainer(VAL_LOSSES), changed, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
