@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,7 @@ class Journal:
 
 
 def finish_output(
-    out: str | os.PathLike, records: dict[int, dict[str, Any]], others: list[dict[str, Any]] = ()
+    out: str | os.PathLike, records: dict[int, dict[str, Any]], others: Sequence[dict[str, Any]] = ()
 ) -> None:
     """Write every article to `out` in input order (atomically), then drop the journal, or keep in it
     only the `others` of another recipe that this run did not use."""
