@@ -23,6 +23,7 @@ from morris_mlx.dataset.jsonl import load_split
 from morris_mlx.dataset.pairs import PAIR_SPLITS, pair_from_example
 from morris_mlx.errors import MorrisError
 from morris_mlx.files import PAIRS_RECORD
+from morris_mlx.paths import overlaps
 
 log = logging.getLogger("morris")
 
@@ -39,8 +40,7 @@ class PairSettings:
 
 def check_out_dir(data_dir: Path, out_dir: Path, overwrite: bool) -> None:
     """The pairs' folder is replaced as a whole: it must not be, hold or sit inside the prepared data."""
-    src, dst = Path(data_dir).resolve(), Path(out_dir).resolve()
-    if dst == src or dst in src.parents or src in dst.parents:
+    if overlaps(data_dir, out_dir):
         raise MorrisError(
             f"--out {out_dir} overlaps the prepared data {data_dir}; choose a folder outside it for the pairs"
         )

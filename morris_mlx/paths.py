@@ -50,3 +50,9 @@ def adapters_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path.cwd() / "adapters"
+
+
+def overlaps(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether one folder is, holds or sits inside the other: replacing one as a whole would reach the other."""
+    a, b = Path(a).expanduser().resolve(), Path(b).expanduser().resolve()
+    return a == b or a in b.parents or b in a.parents

@@ -25,6 +25,7 @@ from morris_mlx.errors import MorrisError
 from morris_mlx.export.locate import locate_base_model, named_base
 from morris_mlx.export.provenance import write_adapter_provenance, write_export_record
 from morris_mlx.export.server_checks import server_problems
+from morris_mlx.paths import overlaps
 from morris_mlx.registry import AdapterInfo, get_adapter
 
 log = logging.getLogger("morris")
@@ -37,8 +38,7 @@ def check_out(out: str | Path, force: bool, source: Path) -> Path:
         raise MorrisError(
             f"--out {out} is not a directory name; give a new folder such as exports/morris-peft"
         )
-    src, dst = source.resolve(), out.resolve()
-    if dst == src or src in dst.parents or dst in src.parents:
+    if overlaps(source, out):
         raise MorrisError(f"--out {out} overlaps the source {source}; choose a folder outside it")
     if out.exists() and not out.is_dir():
         raise MorrisError(f"--out {out} exists and is a file; choose a folder name")

@@ -16,7 +16,7 @@ from morris_mlx.errors import MorrisError
 from morris_mlx.models.default import MANIFEST
 from morris_mlx.models.fingerprint import fingerprint_model
 from morris_mlx.models.rope import fix_rope_config
-from morris_mlx.paths import models_dir
+from morris_mlx.paths import models_dir, overlaps
 
 log = logging.getLogger("morris")
 
@@ -76,10 +76,8 @@ def convert_model(options: ConvertOptions) -> Path:
     if out.exists() and not out.is_dir():
         raise MorrisError(f"--mlx-path {out} is a file; pass a folder for the converted model")
     source = Path(options.hf_path).expanduser()
-    if source.is_dir():
-        src, dst = source.resolve(), out.resolve()
-        if dst == src or dst in src.parents or src in dst.parents:  # --force would replace the source
-            raise MorrisError(f"--mlx-path {out} overlaps --hf-path {source}; choose a folder outside it")
+    if source.is_dir() and overlaps(source, out):  # --force would replace the source
+        raise MorrisError(f"--mlx-path {out} overlaps --hf-path {source}; choose a folder outside it")
     if (out / MANIFEST).is_file() and not options.force:
         raise MorrisError(f"{out} already holds a converted model; pass --force to replace it")
     if out.exists() and not (out / MANIFEST).is_file() and any(out.iterdir()) and not options.force:
