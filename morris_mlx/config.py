@@ -1,8 +1,9 @@
 """Every setting, as dataclasses with help text, and how they are resolved.
 
 Precedence: command-line flags > the config file given with `-c FILE` (TOML, or YAML when PyYAML is
-installed) > the defaults below, which are the original Morris Bot's. The resolved config is written
-next to every artifact a command makes (`morris_config.json`).
+installed) > the defaults below (the recipe sweep's; `--preset original` restores the original Morris
+Bot's). The resolved config is written next to the data, adapters and exports a command makes
+(`morris_config.json`).
 
 A config file has one table per section, for example:
 

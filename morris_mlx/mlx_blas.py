@@ -90,7 +90,7 @@ def mlx_only(command: str, args: list[str]) -> bool:
     """Whether this command line will do MLX work and no torch work (so a preload cannot slow torch)."""
     if command == "serve":
         return True
-    if command not in ("train", "generate", "eval", "bench", "tui", "export"):
+    if command not in ("train", "pairs", "generate", "eval", "bench", "tui", "export"):
         return False
     for i, arg in enumerate(args):
         if arg == "--backend=mlx" or (arg == "--backend" and args[i + 1 : i + 2] == ["mlx"]):

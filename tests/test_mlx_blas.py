@@ -30,6 +30,7 @@ def test_only_mlx_command_lines_are_candidates(monkeypatch):
     assert mlx_blas.mlx_only("serve", [])
     assert mlx_blas.mlx_only("train", ["--backend", "mlx", "--iters", "5"])
     assert mlx_blas.mlx_only("generate", ["5G", "--backend=mlx"])
+    assert mlx_blas.mlx_only("pairs", ["--data", "d", "--backend", "mlx"])
     assert not mlx_blas.mlx_only("prepare", ["--backend", "mlx"])
     assert not mlx_blas.mlx_only("train", ["--backend", "torch"])
     assert not mlx_blas.mlx_only("train", ["--backend"])  # incomplete: argparse will say so

@@ -86,7 +86,7 @@ def build_parser() -> ArgumentParser:
         default="data/processed",
         help="prepared data for training runs, or 'synthetic' for examples that fill every sequence",
     )
-    p.add_argument("--what", default="train,generate", help="comma list: train, generate, convert")
+    p.add_argument("--what", default="train,generate", help="comma list: " + ", ".join(WHATS))
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named configuration (flags given win)")
     p.add_argument("--force", action="store_true", help="run a GPU preset on a CPU anyway")
     p.add_argument("--iters", type=positive_int, default=12, help="training iterations per run (2 warm-up)")

@@ -22,12 +22,12 @@ def build_parser() -> ArgumentParser:
         epilog=EXAMPLE,
     )
     p.add_argument("--hf-path", default="HuggingFaceH4/zephyr-7b-beta", help="hub id or local HF directory")
-    p.add_argument("--mlx-path", metavar="DIR", help="output (default: MORRIS_HOME/models/<name>[-4bit])")
+    p.add_argument("--mlx-path", metavar="DIR", help="output (default: MORRIS_HOME/models/<name>[-<bits>bit])")
     p.add_argument("-q", "--quantize", action="store_true", help="quantize (for QLoRA)")
     p.add_argument("--q-bits", type=int, choices=[4, 8], default=4)
     p.add_argument("--q-group-size", type=int, choices=[32, 64, 128], default=64)
     p.add_argument(
-        "--dtype", choices=["float16", "bfloat16", "float32"], help="weights' dtype (default bf16)"
+        "--dtype", choices=["float16", "bfloat16", "float32"], help="weights' dtype (default: the source model's)"
     )
     p.add_argument("--revision", help="hub revision (branch, tag or commit)")
     p.add_argument("--force", action="store_true", help="replace an existing converted model")
