@@ -318,6 +318,34 @@ def matched(runs: list[dict[str, Any]], others: list[dict[str, Any]]) -> tuple[l
     return [r for r in runs if where(r) in shared], [r for r in others if where(r) in shared]
 
 
+def judged(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The measures on which `mine` is better, and worse, than `theirs` by more than the spread."""
+    s, d = candidate_stats(mine), candidate_stats(theirs)
+    wins = [METRICS[k][0] for k, (_, _, better) in METRICS.items()
+            if better != "info" and beats(s[k], d[k], better)]
+    losses = [METRICS[k][0] for k, (_, _, better) in METRICS.items()
+              if better != "info" and beats(d[k], s[k], better)]
+    return wins, losses
+
+
+def by_voice(candidate: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[str]:
+    """The verdict voice by voice, where the spread is that of folds and seeds alone: pooled over voices
+    it also holds how differently the voices move (the numbers-first one drops further under any recipe),
+    which is no noise and can hide a difference that every voice shows."""
+    voices = sorted({r["voice"] for r in mine})
+    if len(voices) < 2:
+        return []
+    verdicts = {v: judged([r for r in mine if r["voice"] == v], [r for r in theirs if r["voice"] == v])
+                for v in voices}
+    if not any(wins or losses for wins, losses in verdicts.values()):
+        return []
+    every = [m[0] for m in METRICS.values() if all(m[0] in wins for wins, _ in verdicts.values())]
+    parts = [f"{v} better on {' and '.join(wins) or 'nothing'}, worse on {' and '.join(losses) or 'nothing'}"
+             for v, (wins, losses) in verdicts.items()]
+    return [f"- {candidate}, voice by voice (the spread of folds and seeds alone): {'; '.join(parts)}; "
+            f"better on every voice: {', '.join(every) or 'nothing'}."]
+
+
 def verdict(by_candidate: dict[str, list[dict[str, Any]]]) -> list[str]:
     if BASELINE not in by_candidate:
         return ["No verdict: today's default has no runs in this stage yet."]
@@ -326,15 +354,12 @@ def verdict(by_candidate: dict[str, list[dict[str, Any]]]) -> list[str]:
         if c == BASELINE:
             continue
         mine, theirs = matched(runs, by_candidate[BASELINE])
-        s, d = candidate_stats(mine), candidate_stats(theirs)
-        wins = [METRICS[k][0] for k, (_, _, better) in METRICS.items()
-                if better != "info" and beats(s[k], d[k], better)]
-        losses = [METRICS[k][0] for k, (_, _, better) in METRICS.items()
-                  if better != "info" and beats(d[k], s[k], better)]
+        wins, losses = judged(mine, theirs)
         if wins or losses:
             lines.append(f"- {c}: better than the default on {', '.join(wins) or 'nothing'}; "
                          f"worse on {', '.join(losses) or 'nothing'} (differences beyond the spread, over the "
                          f"{len(mine)} runs whose voice, fold and seed the default has too).")
+        lines += by_voice(c, mine, theirs)
         copiers = [r["key"] for r in runs if (r.get("copied_words_max") or 0) >= COPY_LIMIT]
         if copiers:
             lines.append(f"- {c}: copies {COPY_LIMIT} words or more of its training text in {', '.join(copiers)}.")
@@ -373,7 +398,9 @@ def write_table(record: dict[str, Any]) -> str:
         f"backend, embedded default model), `morris eval --prompts {EVAL_PROMPTS} --max-tokens {EVAL_MAX_TOKENS} "
         "--seed 0` on the fold's default-prepared data (the same held-out articles and prompts for every "
         f"candidate) against the bundled contrast corpus (scoring version {YARDSTICK}). Cells are mean ± "
-        "standard deviation over runs; a candidate beats the default only where the difference of means exceeds the larger spread.",
+        "standard deviation over runs; a candidate beats the default only where the difference of means exceeds the larger spread. "
+        "With both voices, the verdict is also given voice by voice, where the spread is that of folds and "
+        "seeds alone (pooled, it also holds how differently the two voices move under any recipe).",
         "",
         "- writer drop: plain-text perplexity change on the fold's held-out articles (first 512 tokens).",
         "- contrast drop: the same on other writing about the same topics (`bundled/contrast`).",

@@ -174,3 +174,19 @@ def test_a_run_without_replies_does_not_count_toward_the_longest_copy(tmp_path, 
     runs = [{**row("default", f, -0.2), "copied_words_max": n, "yardstick": sweep.YARDSTICK}
             for f, n in enumerate((12, math.nan, 9))]
     assert "longest copied span 12 words over 2 runs" in sweep.write_table({"runs": runs})
+
+
+def test_with_two_voices_the_verdict_is_also_given_voice_by_voice():
+    # Pooled over the voices the spread of the default's writer drop (0.08) hides a gain of 0.02 that
+    # both voices show beyond the spread of their own folds.
+    runs = [row("default", f, w) for f, w in enumerate((-0.200, -0.205, -0.210))]
+    runs += [row("default", f, w, voice="ledger") for f, w in enumerate((-0.360, -0.365, -0.370))]
+    runs += [row("chunks512", f, w) for f, w in enumerate((-0.220, -0.225, -0.230))]
+    runs += [row("chunks512", f, w, voice="ledger") for f, w in enumerate((-0.380, -0.385, -0.390))]
+    runs += [row("r8", f, w) for f, w in enumerate((-0.220, -0.225, -0.230))]  # one voice: no split
+    text = "\n".join(sweep.stage_table(runs, "test"))
+    assert "- chunks512: better" not in text  # pooled: inside the spread
+    assert ("- chunks512, voice by voice (the spread of folds and seeds alone): ledger better on writer drop"
+            in text)
+    assert "better on every voice: writer drop" in text
+    assert "- r8: better than the default on writer drop" in text and "r8, voice by voice" not in text
