@@ -216,3 +216,20 @@ def test_a_resumed_run_keeps_the_adapter_shape_and_loss_it_started_with(tiny_mod
     same.lora.target_modules = list(reversed(same.lora.target_modules))  # the same modules, listed otherwise
     result = train_adapter(ScriptedTrainer(VAL_LOSSES), same, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
     assert result.steps == 60
+
+
+def test_all_layers_by_count_resumes_a_run_started_with_all_layers(tiny_model, tmp_path):
+    from morris_mlx.errors import MorrisError
+
+    settings = {"train.iters": 60, "train.steps_per_eval": 10, "train.patience": 0}
+    (tmp_path / "data").mkdir()
+    out = tmp_path / "adapter"
+    depth = json.loads((tiny_model / "config.json").read_text())["num_hidden_layers"]
+    with pytest.raises(Killed):
+        train_adapter(KilledAt(VAL_LOSSES, 25), load_config(overrides=settings), tiny_model, tmp_path / "data", out, quiet=True)
+    with pytest.raises(MorrisError, match="lora.num_layers = -1, not 1; resume with the same --num-layers"):
+        fewer = load_config(overrides={**settings, "lora.num_layers": depth - 1})
+        train_adapter(ScriptedTrainer(VAL_LOSSES), fewer, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
+    every = load_config(overrides={**settings, "lora.num_layers": depth})  # the same blocks, counted
+    result = train_adapter(ScriptedTrainer(VAL_LOSSES), every, tiny_model, tmp_path / "data", out, resume=True, quiet=True)
+    assert result.steps == 60

@@ -111,19 +111,37 @@ RESUME_KEYS = (
 )
 
 
-def check_same_recipe(adapter_dir: Path, cfg: Config) -> None:
+def model_depth(model_dir: Path) -> int | None:
+    """The number of transformer blocks the model's config.json gives, or None where it gives none."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    depth = config.get("num_hidden_layers") if isinstance(config, dict) else None
+    return depth if isinstance(depth, int) and depth > 0 else None
+
+
+def _comparable(key: str, value: Any, depth: int | None) -> Any:
+    if isinstance(value, list):
+        return sorted(value)
+    if key == "num_layers" and depth is not None and value == depth:
+        return -1  # the last N blocks of an N-block model are all of them
+    return value
+
+
+def check_same_recipe(adapter_dir: Path, cfg: Config, model_dir: Path) -> None:
     """A resumed run keeps the loss and adapter shape it started with: another would make one adapter of
     two trainings, and the config written beside it would hide the first."""
     try:
         saved = json.loads((adapter_dir / CONFIG_FILENAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return  # no readable record of the start: nothing to compare with
-    defaults = Config()
+    defaults, depth = Config(), model_depth(model_dir)
     for section, key in RESUME_KEYS:
         table = saved.get(section) if isinstance(saved, dict) else None
         now = getattr(getattr(cfg, section), key)
         was = table.get(key, getattr(getattr(defaults, section), key)) if isinstance(table, dict) else now
-        if (sorted(was) if isinstance(was, list) else was) != (sorted(now) if isinstance(now, list) else now):
+        if _comparable(key, was, depth) != _comparable(key, now, depth):
             flag = "--" + key.replace("_", "-")
             raise MorrisError(
                 f"{adapter_dir} was trained with {section}.{key} = {was!r}, not {now!r}; resume with the "
@@ -316,7 +334,7 @@ def train_adapter(
     if resume and resume_from is None:
         raise MorrisError(no_checkpoint_to_resume(adapter_dir, trainer))
     if resume_from is not None:
-        check_same_recipe(adapter_dir, cfg)
+        check_same_recipe(adapter_dir, cfg, model_dir)
 
     data = trainer.load(cfg, model_dir, data_dir)  # every check on the input, before any file is written
     plan = make_plan(cfg.train, data.examples, data.tokens)
