@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from morris_mlx.adapter_format.checks import model_layout
 from morris_mlx.atomic import remove_stale_temps
 from morris_mlx.config import CONFIG_FILENAME, Config, write_config
 from morris_mlx.errors import MorrisError
@@ -112,13 +113,12 @@ RESUME_KEYS = (
 
 
 def model_depth(model_dir: Path) -> int | None:
-    """The number of transformer blocks the model's config.json gives, or None where it gives none."""
+    """The number of transformer blocks of the model, or None where its folder does not say (loading the
+    model, next, then says what is wrong with it)."""
     try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return model_layout(model_dir).num_layers
+    except MorrisError:
         return None
-    depth = config.get("num_hidden_layers") if isinstance(config, dict) else None
-    return depth if isinstance(depth, int) and depth > 0 else None
 
 
 def _comparable(key: str, value: Any, depth: int | None) -> Any:
