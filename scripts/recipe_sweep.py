@@ -9,6 +9,7 @@ attributes generated text to the writer against the base model, and the training
     python scripts/recipe_sweep.py screen --voices morris --folds 0,1,2 --seeds 0 --only default,r8,wd0.1
     python scripts/recipe_sweep.py final --voices morris,ledger --folds 0,1,2 --seeds 0,1 --only default,r8
     python scripts/recipe_sweep.py rescore --only default,neftune5   # re-evaluate rows of an older yardstick
+    python scripts/recipe_sweep.py length --voices morris,ledger --folds 0 --seeds 1 --only default,r8
     python scripts/recipe_sweep.py table          # rewrite docs/recipe.md from docs/recipe.json
 
 Runs are resumable and kept: each finished run is a row of docs/recipe.json (adapters and reports stay
@@ -16,6 +17,11 @@ under runs/, which is not committed), and a run whose row exists is not redone, 
 over several sessions. A killed training run resumes from its checkpoint. The table and its verdict are
 computed from the rows only: one candidate beats another when the difference of their means is larger
 than the spread (standard deviation over runs) of either.
+
+The eval's replies stop at 160 tokens, so it cannot see whether an adapter writes a whole article. The
+`length` stage asks a scored run's adapter for an article on each held-out article's title with
+`morris generate` (up to 1024 tokens) and compares its length with the writer's own article of that title;
+it is slow on a CPU (minutes per run), so it is run for finalists on one fold and seed per voice.
 """
 
 from __future__ import annotations
@@ -106,6 +112,10 @@ COPY_LIMIT = 30  # words: no generated span this long may come from the training
 # Measures rows gained after scoring 5 began: a row without one is read again from its run's report while
 # that is on disk (no training, no evaluation).
 LATER_FIELDS = ("copied_words_max",)
+
+
+LENGTH_MAX_TOKENS = 1024  # the training length: room for the longest bundled article and its prompt
+LENGTH_SEED = 3
 
 
 def morris(*args: str) -> None:
@@ -217,6 +227,39 @@ def run_one(
         "stopped_early": metrics.get("stopped_early"),
         "finished": time.strftime("%Y-%m-%d"),
     }
+
+
+def heldout_articles(data: Path) -> list[tuple[str, int]]:
+    """(title, words) of the writer's held-out articles (test, then validation) in prepared `data`, whose
+    assistant turns start with the article's "# Title" line."""
+    articles = []
+    for split in ("test", "valid"):
+        for line in (data / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
+            text = json.loads(line)["messages"][-1]["content"]
+            heading = text.splitlines()[0] if text else ""
+            if not heading.startswith("# "):
+                raise SystemExit(f"{data / split}.jsonl: an article without its '# Title' line: {heading[:60]!r}")
+            articles.append((heading[2:].strip(), len(text.split())))
+    return articles
+
+
+def measure_length(adapter: Path, data: Path, backend: str) -> list[dict[str, Any]]:
+    """The adapter's article for each held-out title (generated once, kept beside its eval report) against
+    the writer's own: words of each, and why generation stopped ("stop": the model ended it)."""
+    writer = heldout_articles(data)
+    out = adapter / "eval" / "length-articles.jsonl"
+    if not out.is_file():
+        topics = adapter / "eval" / "length-topics.jsonl"
+        topics.parent.mkdir(parents=True, exist_ok=True)
+        topics.write_text("".join(json.dumps({"topic": title}) + "\n" for title, _ in writer))
+        morris("generate", "--batch", str(topics), "--out", str(out), "--adapter-path", str(adapter),
+               "--backend", backend, "--max-tokens", str(LENGTH_MAX_TOKENS), "--seed", str(LENGTH_SEED),
+               "--batch-size", str(len(writer)))
+    replies = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if [r["topic"] for r in replies] != [title for title, _ in writer]:
+        raise SystemExit(f"{out} holds other titles than {data}'s held-out articles; remove it and run again")
+    return [{"title": title, "writer_words": words, "words": len(r["text"].split()),
+             "finish_reason": r["finish_reason"]} for (title, words), r in zip(writer, replies, strict=True)]
 
 
 def load_record() -> dict[str, Any]:
@@ -383,6 +426,55 @@ def verdict(by_candidate: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def length_gaps(runs: list[dict[str, Any]]) -> list[float]:
+    """How far each generated article's length is from the writer's article of the same title, as a share
+    of the writer's (0.4: 40% shorter or longer)."""
+    return [abs(a["words"] / a["writer_words"] - 1) for r in runs for a in r.get("length_articles") or []]
+
+
+def length_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Article length per candidate over the runs the `length` stage measured, against the default on the
+    same runs; the spread is that of the articles."""
+    measured: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        if r.get("length_articles"):
+            measured.setdefault(r["candidate"], []).append(r)
+    if not measured:
+        return []
+    order = [c for c in CANDIDATES if c in measured] + sorted(set(measured) - set(CANDIDATES))
+    lines = ["### Article length: one fold and seed per voice", "",
+             f"`morris generate` on each held-out article's title (up to {LENGTH_MAX_TOKENS} tokens, seed "
+             f"{LENGTH_SEED}), against the writer's own article of that title. Length gap: |adapter's words / "
+             "writer's words - 1| per article, mean ± spread over articles (lower is better).", "",
+             "| recipe | runs | articles | words | writer's words | length gap | ended on their own |",
+             "|---|---|---|---|---|---|---|"]
+    for c in order:
+        articles = [a for r in measured[c] for a in r["length_articles"]]
+        mean, spread, n = summary(length_gaps(measured[c]))
+        ended = sum(a["finish_reason"] == "stop" for a in articles) / len(articles)
+        lines.append(f"| {c} | {len(measured[c])} | {n} | {statistics.median(a['words'] for a in articles):.0f} "
+                     f"| {statistics.median(a['writer_words'] for a in articles):.0f} | {mean:.2f} ± {spread:.2f} "
+                     f"| {ended:.2f} |")
+    lines.append("")
+    for c in order:
+        if c == BASELINE or BASELINE not in measured:
+            continue
+        mine, theirs = matched(measured[c], measured[BASELINE])
+        if not mine:
+            continue
+        a, b = summary(length_gaps(mine)), summary(length_gaps(theirs))
+        words = statistics.median(x["words"] for r in mine for x in r["length_articles"])
+        writer = statistics.median(x["writer_words"] for r in mine for x in r["length_articles"])
+        side = "shorter" if words < writer else "longer"
+        judgement = ("worse than the default's beyond the spread" if beats(b, a, "lower") else
+                     "better than the default's beyond the spread" if beats(a, b, "lower") else
+                     "no different from the default's beyond the spread")
+        lines.append(f"- {c}: length gap {a[0]:.2f} against the default's {b[0]:.2f} on the same "
+                     f"{len(mine)} run{'s' * (len(mine) != 1)}, {judgement} (its articles: median {words:.0f} words, {side} than the writer's "
+                     f"{writer:.0f}).")
+    return [*lines, ""]
+
+
 def write_table(record: dict[str, Any]) -> str:
     runs, waiting = current(record["runs"]), len(record["runs"]) - len(current(record["runs"]))
     screen = [r for r in runs if r["voice"] == "morris" and r["seed"] == 0]
@@ -416,6 +508,7 @@ def write_table(record: dict[str, Any]) -> str:
         "",
         *stage_table(screen, "Screen: the morris voice, training seed 0, every fold"),
         *stage_table(both, "Both voices, every fold and seed"),
+        *length_table(runs),
         *([f"{waiting} older rows were scored with an earlier yardstick and wait for `rescore`.", ""]
           if waiting else []),
         "### Runs",
@@ -436,9 +529,21 @@ def write_table(record: dict[str, Any]) -> str:
     return text
 
 
+def measure_row(row: dict[str, Any] | None, candidate: str, voice: str, fold: int, seed: int,
+                args: argparse.Namespace) -> None:
+    """Add the article lengths to a scored run's row (its adapter must still be on disk)."""
+    key, root = run_key(candidate, voice, fold, seed), REPO / args.out
+    adapter = adapter_dir(root, candidate, voice, fold, seed)
+    if row is None or row.get("yardstick") != YARDSTICK or not (adapter / "morris_adapter.json").is_file():
+        print(f"{key}: skipped; the length stage measures scored runs whose adapter is in {adapter.parent}")
+    elif "length_articles" not in row:
+        data = prepared(voice, fold, root, CANDIDATES[BASELINE])
+        save_row({**row, "length_articles": measure_length(adapter, data, args.backend)})
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", choices=["screen", "final", "rescore", "table"])
+    p.add_argument("stage", choices=["screen", "final", "rescore", "length", "table"])
     p.add_argument("--voices", default="morris", help="comma list of bundled voices")
     p.add_argument("--folds", default="0,1,2")
     p.add_argument("--seeds", default="0")
@@ -455,7 +560,9 @@ def main() -> int:
                 for fold in (int(f) for f in args.folds.split(",")):
                     for seed in (int(s) for s in args.seeds.split(",")):
                         row = {r["key"]: r for r in load_record()["runs"]}.get(run_key(candidate, voice, fold, seed))
-                        if to_do(row, args.stage):
+                        if args.stage == "length":
+                            measure_row(row, candidate, voice, fold, seed, args)
+                        elif to_do(row, args.stage):
                             # Saved after every run: a killed sweep loses at most one.
                             save_row(run_one(candidate, voice, fold, seed, args, rescore=row is not None))
                         elif row is not None:

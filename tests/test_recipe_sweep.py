@@ -190,3 +190,58 @@ def test_with_two_voices_the_verdict_is_also_given_voice_by_voice():
             in text)
     assert "better on every voice: writer drop" in text
     assert "- r8: better than the default on writer drop" in text and "r8, voice by voice" not in text
+
+
+def prepared_fold(data: Path, titles: list[str], words: int) -> None:
+    data.mkdir(parents=True)
+    for split, part in (("test", titles[:1]), ("valid", titles[1:])):
+        lines = [json.dumps({"messages": [{"role": "user", "content": "Write it"},
+                                          {"role": "assistant", "content": f"# {t}\n\n" + "word " * words}]})
+                 for t in part]
+        (data / f"{split}.jsonl").write_text("".join(line + "\n" for line in lines))
+    (data / "train.jsonl").write_text("")
+
+
+def test_the_length_stage_compares_each_article_with_the_writers_own(tmp_path, monkeypatch):
+    """The eval's replies stop at 160 tokens; the length stage asks for whole articles on the held-out
+    titles and judges how far their length is from the writer's, against the default on the same runs."""
+    monkeypatch.setattr(sweep, "REPO", tmp_path)
+    monkeypatch.setattr(sweep, "RECORD", tmp_path / "recipe.json")
+    monkeypatch.setattr(sweep, "TABLE", tmp_path / "recipe.md")
+    titles = ["Fibre in the fog", "The slicing séance returns"]
+    prepared_fold(tmp_path / "runs" / "data" / "morris-fold0", titles, 500)
+    written = {"default": (510, 470), "chunks512": (300, 320)}
+    calls = []
+
+    def fake_morris(*args: str) -> None:
+        calls.append(args)
+        adapter = Path(args[args.index("--adapter-path") + 1])
+        topics = [json.loads(line)["topic"] for line in Path(args[args.index("--batch") + 1]).read_text().splitlines()]
+        n = written[adapter.name.split("-")[0]]
+        Path(args[args.index("--out") + 1]).write_text("".join(
+            json.dumps({"topic": t, "text": "w " * k, "finish_reason": "stop"}) + "\n"
+            for t, k in zip(topics, n, strict=True)))
+
+    monkeypatch.setattr(sweep, "morris", fake_morris)
+    args = sweep.argparse.Namespace(out="runs", backend="torch")
+    for candidate in written:
+        adapter = sweep.adapter_dir(tmp_path / "runs", candidate, "morris", 0, 1)
+        adapter.mkdir(parents=True)
+        (adapter / "morris_adapter.json").write_text("{}")
+        sweep.save_row({**row(candidate, 0, -0.2), "seed": 1, "key": sweep.run_key(candidate, "morris", 0, 1),
+                        "yardstick": sweep.YARDSTICK})
+    sweep.measure_row(None, "r8", "morris", 0, 1, args)  # no scored run: nothing generated
+    assert calls == []
+    for candidate in written:
+        key = sweep.run_key(candidate, "morris", 0, 1)
+        sweep.measure_row({r["key"]: r for r in sweep.load_record()["runs"]}[key], candidate, "morris", 0, 1, args)
+    assert [c[c.index("--max-tokens") + 1] for c in calls] == ["1024", "1024"]
+    rows = {r["candidate"]: r for r in sweep.load_record()["runs"]}
+    assert rows["chunks512"]["length_articles"][0] == {
+        "title": "Fibre in the fog", "writer_words": 505, "words": 300, "finish_reason": "stop"}
+    sweep.measure_row(rows["default"], "default", "morris", 0, 1, args)  # measured once, not again
+    assert len(calls) == 2
+    text = sweep.write_table(sweep.load_record())
+    assert "| chunks512 | 1 | 2 | 310 | 505 | 0.39 ± 0.02 | 1.00 |" in text
+    assert ("- chunks512: length gap 0.39 against the default's 0.04 on the same 1 run, worse than the "
+            "default's beyond the spread (its articles: median 310 words, shorter than the writer's 505)") in text
