@@ -432,9 +432,16 @@ def length_gaps(runs: list[dict[str, Any]]) -> list[float]:
     return [abs(a["words"] / a["writer_words"] - 1) for r in runs for a in r.get("length_articles") or []]
 
 
+def length_judgement(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> str:
+    """'0.52 against the default's 0.23, worse beyond the spread' for the length gaps of two sets of runs."""
+    a, b = summary(length_gaps(mine)), summary(length_gaps(theirs))
+    judgement = ("worse" if beats(b, a, "lower") else "better" if beats(a, b, "lower") else "no different")
+    return f"{a[0]:.2f} against the default's {b[0]:.2f}, {judgement}"
+
+
 def length_table(runs: list[dict[str, Any]]) -> list[str]:
-    """Article length per candidate over the runs the `length` stage measured, against the default on the
-    same runs; the spread is that of the articles."""
+    """Article length per candidate and voice over the runs the `length` stage measured, and the verdict
+    against the default on the same runs (pooled, then voice by voice); the spread is that of articles."""
     measured: dict[str, list[dict[str, Any]]] = {}
     for r in runs:
         if r.get("length_articles"):
@@ -445,16 +452,19 @@ def length_table(runs: list[dict[str, Any]]) -> list[str]:
     lines = ["### Article length: one fold and seed per voice", "",
              f"`morris generate` on each held-out article's title (up to {LENGTH_MAX_TOKENS} tokens, seed "
              f"{LENGTH_SEED}), against the writer's own article of that title. Length gap: |adapter's words / "
-             "writer's words - 1| per article, mean ± spread over articles (lower is better).", "",
-             "| recipe | runs | articles | words | writer's words | length gap | ended on their own |",
-             "|---|---|---|---|---|---|---|"]
+             "writer's words - 1| per article, mean ± spread over articles (lower is better). Words are "
+             "medians; ended on its own: the share of articles the model ended before the token limit.", "",
+             "| recipe | voice | runs | articles | words | writer's words | length gap | ended on its own |",
+             "|---|---|---|---|---|---|---|---|"]
     for c in order:
-        articles = [a for r in measured[c] for a in r["length_articles"]]
-        mean, spread, n = summary(length_gaps(measured[c]))
-        ended = sum(a["finish_reason"] == "stop" for a in articles) / len(articles)
-        lines.append(f"| {c} | {len(measured[c])} | {n} | {statistics.median(a['words'] for a in articles):.0f} "
-                     f"| {statistics.median(a['writer_words'] for a in articles):.0f} | {mean:.2f} ± {spread:.2f} "
-                     f"| {ended:.2f} |")
+        for voice in sorted({r["voice"] for r in measured[c]}):
+            mine = [r for r in measured[c] if r["voice"] == voice]
+            articles = [a for r in mine for a in r["length_articles"]]
+            mean, spread, n = summary(length_gaps(mine))
+            ended = sum(a["finish_reason"] == "stop" for a in articles) / len(articles)
+            lines.append(f"| {c} | {voice} | {len(mine)} | {n} | {statistics.median(a['words'] for a in articles):.0f} "
+                         f"| {statistics.median(a['writer_words'] for a in articles):.0f} "
+                         f"| {mean:.2f} ± {spread:.2f} | {ended:.2f} |")
     lines.append("")
     for c in order:
         if c == BASELINE or BASELINE not in measured:
@@ -462,16 +472,12 @@ def length_table(runs: list[dict[str, Any]]) -> list[str]:
         mine, theirs = matched(measured[c], measured[BASELINE])
         if not mine:
             continue
-        a, b = summary(length_gaps(mine)), summary(length_gaps(theirs))
-        words = statistics.median(x["words"] for r in mine for x in r["length_articles"])
-        writer = statistics.median(x["writer_words"] for r in mine for x in r["length_articles"])
-        side = "shorter" if words < writer else "longer"
-        judgement = ("worse than the default's beyond the spread" if beats(b, a, "lower") else
-                     "better than the default's beyond the spread" if beats(a, b, "lower") else
-                     "no different from the default's beyond the spread")
-        lines.append(f"- {c}: length gap {a[0]:.2f} against the default's {b[0]:.2f} on the same "
-                     f"{len(mine)} run{'s' * (len(mine) != 1)}, {judgement} (its articles: median {words:.0f} words, {side} than the writer's "
-                     f"{writer:.0f}).")
+        voices = sorted({r["voice"] for r in mine})
+        each = [f"{v} {length_judgement([r for r in mine if r['voice'] == v], [r for r in theirs if r['voice'] == v])}"
+                for v in voices] if len(voices) > 1 else []
+        lines.append(f"- {c}: length gap {length_judgement(mine, theirs)} beyond the spread, over the "
+                     f"{len(mine)} run{'s' * (len(mine) != 1)} the default has too"
+                     + (f"; voice by voice: {'; '.join(each)}." if each else "."))
     return [*lines, ""]
 
 

@@ -242,6 +242,20 @@ def test_the_length_stage_compares_each_article_with_the_writers_own(tmp_path, m
     sweep.measure_row(rows["default"], "default", "morris", 0, 1, args)  # measured once, not again
     assert len(calls) == 2
     text = sweep.write_table(sweep.load_record())
-    assert "| chunks512 | 1 | 2 | 310 | 505 | 0.39 ± 0.02 | 1.00 |" in text
-    assert ("- chunks512: length gap 0.39 against the default's 0.04 on the same 1 run, worse than the "
-            "default's beyond the spread (its articles: median 310 words, shorter than the writer's 505)") in text
+    assert "| chunks512 | morris | 1 | 2 | 310 | 505 | 0.39 ± 0.02 | 1.00 |" in text
+    assert ("- chunks512: length gap 0.39 against the default's 0.04, worse beyond the spread, over the 1 run "
+            "the default has too.") in text
+
+
+def test_article_length_is_also_judged_voice_by_voice():
+    def measured(candidate: str, voice: str, words: list[int]) -> dict:
+        return {**row(candidate, 0, -0.2, voice=voice), "length_articles": [
+            {"title": str(i), "writer_words": 500, "words": w, "finish_reason": "stop"} for i, w in enumerate(words)]}
+
+    runs = [measured("default", "morris", [500, 520, 480]), measured("default", "ledger", [300, 320, 280]),
+            measured("r8", "morris", [900, 950, 1000]), measured("r8", "ledger", [500, 510, 490])]
+    text = "\n".join(sweep.length_table(runs))
+    assert "| r8 | morris | 1 | 3 | 950 | 500 | 0.90 ± 0.08 | 1.00 |" in text
+    assert ("- r8: length gap 0.46 against the default's 0.21, no different beyond the spread, over the 2 runs "
+            "the default has too; voice by voice: ledger 0.01 against the default's 0.40, better; "
+            "morris 0.90 against the default's 0.03, worse.") in text
