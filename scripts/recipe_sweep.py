@@ -426,17 +426,30 @@ def verdict(by_candidate: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines
 
 
-def length_gaps(runs: list[dict[str, Any]]) -> list[float]:
-    """How far each generated article's length is from the writer's article of the same title, as a share
-    of the writer's (0.4: 40% shorter or longer)."""
-    return [abs(a["words"] / a["writer_words"] - 1) for r in runs for a in r.get("length_articles") or []]
+def log_ratios(runs: list[dict[str, Any]]) -> list[float]:
+    """log(adapter's words / writer's words) for each generated article and the writer's of the same title:
+    in logs, twice as long and half as long are equally far from the writer."""
+    return [math.log(a["words"] / a["writer_words"]) for r in runs for a in r.get("length_articles") or []]
+
+
+def length_bias(runs: list[dict[str, Any]]) -> tuple[float, float, int]:
+    """(mean, spread, n) of the log ratios: the mean is how much longer or shorter the articles run than
+    the writer's as a rule, the spread how much one article varies about that."""
+    return summary(log_ratios(runs))
+
+
+def pct(log_value: float) -> str:
+    """A mean log ratio as the change it stands for: -0.53 -> "-41%" (rounded first, so never "-0%")."""
+    return f"{round(100 * (math.exp(log_value) - 1)):+d}%"
 
 
 def length_judgement(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> str:
-    """'0.52 against the default's 0.23, worse beyond the spread' for the length gaps of two sets of runs."""
-    a, b = summary(length_gaps(mine)), summary(length_gaps(theirs))
-    judgement = ("worse" if beats(b, a, "lower") else "better" if beats(a, b, "lower") else "no different")
-    return f"{a[0]:.2f} against the default's {b[0]:.2f}, {judgement}"
+    """'-42% against the default's +19%, worse' for two sets of runs: the one whose articles run further
+    from the writer's length as a rule is worse when the difference exceeds the spread of either."""
+    a, b = length_bias(mine), length_bias(theirs)
+    off_a, off_b = (abs(a[0]), a[1], a[2]), (abs(b[0]), b[1], b[2])
+    judgement = "worse" if beats(off_b, off_a, "lower") else "better" if beats(off_a, off_b, "lower") else "no different"
+    return f"{pct(a[0])} against the default's {pct(b[0])}, {judgement}"
 
 
 def length_table(runs: list[dict[str, Any]]) -> list[str]:
@@ -451,20 +464,22 @@ def length_table(runs: list[dict[str, Any]]) -> list[str]:
     order = [c for c in CANDIDATES if c in measured] + sorted(set(measured) - set(CANDIDATES))
     lines = ["### Article length: one fold and seed per voice", "",
              f"`morris generate` on each held-out article's title (up to {LENGTH_MAX_TOKENS} tokens, seed "
-             f"{LENGTH_SEED}), against the writer's own article of that title. Length gap: |adapter's words / "
-             "writer's words - 1| per article, mean ± spread over articles (lower is better). Words are "
-             "medians; ended on its own: the share of articles the model ended before the token limit.", "",
-             "| recipe | voice | runs | articles | words | writer's words | length gap | ended on its own |",
+             f"{LENGTH_SEED}), against the writer's own article of that title. Length: how much longer (+) or "
+             "shorter (-) than the writer's the articles run as a rule (the mean of log(adapter's words / "
+             "writer's words), shown as a change) ± the spread of one article about that (standard deviation "
+             "of the logs); nearer 0 is better. Words are medians; ended on its own: the share of articles "
+             "the model ended before the token limit.", "",
+             "| recipe | voice | runs | articles | words | writer's words | length | ended on its own |",
              "|---|---|---|---|---|---|---|---|"]
     for c in order:
         for voice in sorted({r["voice"] for r in measured[c]}):
             mine = [r for r in measured[c] if r["voice"] == voice]
             articles = [a for r in mine for a in r["length_articles"]]
-            mean, spread, n = summary(length_gaps(mine))
+            mean, spread, n = length_bias(mine)
             ended = sum(a["finish_reason"] == "stop" for a in articles) / len(articles)
             lines.append(f"| {c} | {voice} | {len(mine)} | {n} | {statistics.median(a['words'] for a in articles):.0f} "
                          f"| {statistics.median(a['writer_words'] for a in articles):.0f} "
-                         f"| {mean:.2f} ± {spread:.2f} | {ended:.2f} |")
+                         f"| {pct(mean)} ± {100 * spread:.0f}% | {ended:.2f} |")
     lines.append("")
     for c in order:
         if c == BASELINE or BASELINE not in measured:
@@ -475,7 +490,7 @@ def length_table(runs: list[dict[str, Any]]) -> list[str]:
         voices = sorted({r["voice"] for r in mine})
         each = [f"{v} {length_judgement([r for r in mine if r['voice'] == v], [r for r in theirs if r['voice'] == v])}"
                 for v in voices] if len(voices) > 1 else []
-        lines.append(f"- {c}: length gap {length_judgement(mine, theirs)} beyond the spread, over the "
+        lines.append(f"- {c}: length {length_judgement(mine, theirs)} beyond the spread, over the "
                      f"{len(mine)} run{'s' * (len(mine) != 1)} the default has too"
                      + (f"; voice by voice: {'; '.join(each)}." if each else "."))
     return [*lines, ""]

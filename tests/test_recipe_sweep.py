@@ -242,8 +242,8 @@ def test_the_length_stage_compares_each_article_with_the_writers_own(tmp_path, m
     sweep.measure_row(rows["default"], "default", "morris", 0, 1, args)  # measured once, not again
     assert len(calls) == 2
     text = sweep.write_table(sweep.load_record())
-    assert "| chunks512 | morris | 1 | 2 | 310 | 505 | 0.39 ± 0.02 | 1.00 |" in text
-    assert ("- chunks512: length gap 0.39 against the default's 0.04, worse beyond the spread, over the 1 run "
+    assert "| chunks512 | morris | 1 | 2 | 310 | 505 | -39% ± 3% | 1.00 |" in text
+    assert ("- chunks512: length -39% against the default's -3%, worse beyond the spread, over the 1 run "
             "the default has too.") in text
 
 
@@ -255,7 +255,8 @@ def test_article_length_is_also_judged_voice_by_voice():
     runs = [measured("default", "morris", [500, 520, 480]), measured("default", "ledger", [300, 320, 280]),
             measured("r8", "morris", [900, 950, 1000]), measured("r8", "ledger", [500, 510, 490])]
     text = "\n".join(sweep.length_table(runs))
-    assert "| r8 | morris | 1 | 3 | 950 | 500 | 0.90 ± 0.08 | 1.00 |" in text
-    assert ("- r8: length gap 0.46 against the default's 0.21, no different beyond the spread, over the 2 runs "
-            "the default has too; voice by voice: ledger 0.01 against the default's 0.40, better; "
-            "morris 0.90 against the default's 0.03, worse.") in text
+    assert "| r8 | morris | 1 | 3 | 950 | 500 | +90% ± 4% | 1.00 |" in text
+    # Pooled, r8 runs long and the default short by about as much; each voice tells them apart.
+    assert ("- r8: length +38% against the default's -23%, no different beyond the spread, over the 2 runs "
+            "the default has too; voice by voice: ledger +0% against the default's -40%, better; "
+            "morris +90% against the default's +0%, worse.") in text
