@@ -428,8 +428,9 @@ def verdict(by_candidate: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 def log_ratios(runs: list[dict[str, Any]]) -> list[float]:
     """log(adapter's words / writer's words) for each generated article and the writer's of the same title:
-    in logs, twice as long and half as long are equally far from the writer."""
-    return [math.log(a["words"] / a["writer_words"]) for r in runs for a in r.get("length_articles") or []]
+    in logs, twice as long and half as long are equally far from the writer. An empty reply counts as one
+    word, so that it is the shortest article rather than no number at all."""
+    return [math.log(max(a["words"], 1) / a["writer_words"]) for r in runs for a in r.get("length_articles") or []]
 
 
 def length_bias(runs: list[dict[str, Any]]) -> tuple[float, float, int]:

@@ -260,3 +260,9 @@ def test_article_length_is_also_judged_voice_by_voice():
     assert ("- r8: length +38% against the default's -23%, no different beyond the spread, over the 2 runs "
             "the default has too; voice by voice: ledger +0% against the default's -40%, better; "
             "morris +90% against the default's +0%, worse.") in text
+
+
+def test_an_empty_reply_is_the_shortest_article_not_an_error():
+    runs = [{**row("default", 0, -0.2), "length_articles": [
+        {"title": "t", "writer_words": 500, "words": 0, "finish_reason": "stop"}]}]
+    assert "| default | morris | 1 | 1 | 0 | 500 | -100% ± " in "\n".join(sweep.length_table(runs))
