@@ -463,7 +463,7 @@ def length_table(runs: list[dict[str, Any]]) -> list[str]:
     if not measured:
         return []
     order = [c for c in CANDIDATES if c in measured] + sorted(set(measured) - set(CANDIDATES))
-    lines = ["### Article length: one fold and seed per voice", "",
+    lines = ["### Article length (the `length` stage, for finalists)", "",
              f"`morris generate` on each held-out article's title (up to {LENGTH_MAX_TOKENS} tokens, seed "
              f"{LENGTH_SEED}), against the writer's own article of that title. Length: how much longer (+) or "
              "shorter (-) than the writer's the articles run as a rule (the mean of log(adapter's words / "
