@@ -232,10 +232,12 @@ def run_one(
 def heldout_articles(data: Path) -> list[tuple[str, int]]:
     """(title, words) of the writer's held-out articles (test, then validation) in prepared `data`, whose
     assistant turns start with the article's "# Title" line."""
+    from morris_mlx.dataset.jsonl import load_split  # the product's reader: validated, checked against stats
+
     articles = []
     for split in ("test", "valid"):
-        for line in (data / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
-            text = json.loads(line)["messages"][-1]["content"]
+        for example in load_split(data, split):
+            text = example["messages"][-1]["content"]
             heading = text.splitlines()[0] if text else ""
             if not heading.startswith("# "):
                 raise SystemExit(f"{data / split}.jsonl: an article without its '# Title' line: {heading[:60]!r}")
