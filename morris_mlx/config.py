@@ -171,6 +171,11 @@ class DataConfig:
     valid_fraction: float = _f(0.1, "Share of articles for validation.")
     test_fraction: float = _f(0.1, "Share of articles held out for evaluation.")
     max_seq_length: int = _f(1024, "Longest example in tokens; longer articles are cut at paragraphs.")
+    train_parts: int = _f(
+        0,
+        "Also train on each training article cut at paragraphs into parts of at most this many tokens, "
+        "beside the whole article (0: off); validation and test stay whole.",
+    )
     min_words: int = _f(120, "Articles shorter than this are dropped.")
     include_general: bool = _f(True, "Keep non-telecom examples so the voice carries over.")
 
@@ -335,6 +340,11 @@ def validate(cfg: Config) -> None:
         ("data.valid_fraction", 0 < cfg.data.valid_fraction < 0.5, "in (0, 0.5)"),
         ("data.test_fraction", 0 < cfg.data.test_fraction < 0.5, "in (0, 0.5)"),
         ("data.max_seq_length", cfg.data.max_seq_length >= 64, "at least 64"),
+        (
+            "data.train_parts",
+            cfg.data.train_parts == 0 or 64 <= cfg.data.train_parts < cfg.data.max_seq_length,
+            "0 (off), or at least 64 and under data.max_seq_length",
+        ),
         ("data.min_words", cfg.data.min_words >= 0, "zero or more"),
         ("data.fold", cfg.data.fold >= 0, "zero or more"),
         # Decoupled decay multiplies the weights by (1 - lr x wd) each update: that is what must stay

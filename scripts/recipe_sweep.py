@@ -91,6 +91,8 @@ CANDIDATES: dict[str, Recipe] = {
     # More examples from the same text: articles cut at paragraphs into parts of at most 384 tokens.
     "chunks384": Recipe(prepare=("--max-seq-length", "384")),
     "chunks512": Recipe(prepare=("--max-seq-length", "512")),
+    # The same parts, but beside the whole training articles (chunks wrote articles 41-69% short).
+    "parts512": Recipe(prepare=("--train-parts", "512")),
     # More validation text (7 articles instead of 3); the test articles of each fold stay the same.
     "valid20": Recipe(prepare=("--valid-fraction", "0.2")),
     # The preference stage instead of supervised training: chosen = the writer, rejected = the base model.

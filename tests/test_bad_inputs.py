@@ -303,6 +303,7 @@ CASES: dict[str, Case] = {
     "prepare-empty-corpus": Case(lambda c: [*prepare()(c), "--corpus", c.corpus_empty], "holds no *.md"),
     "prepare-max-seq-length-0": Case(prepare("--max-seq-length", "0"), "data.max_seq_length"),
     "prepare-valid-fraction-2": Case(prepare("--valid-fraction", "2"), "data.valid_fraction"),
+    "prepare-train-parts-over-limit": Case(prepare("--train-parts", "1024"), "data.train_parts"),
     "prepare-seed-not-a-number": Case(prepare("--seed", "abc"), "invalid int value"),
     "prepare-config-unknown-key": Case(
         lambda c: [*prepare()(c), "-c", c.toml["unknown-key"]], "learnin_rate"

@@ -256,6 +256,59 @@ def test_long_articles_are_cut_into_parts_at_paragraphs(corpus_dir, tiny_model, 
             assert all(b.rstrip().endswith((".", "?", "!")) for b in bodies)
 
 
+def test_train_parts_add_parts_beside_whole_training_articles(corpus_dir, tiny_model, tmp_path):
+    counter = load_token_counter(tiny_model)
+    whole = prepare(config(tmp_path, max_seq_length=4096), corpus_dir=corpus_dir, counter=counter)
+    both = prepare(config(tmp_path, max_seq_length=4096, train_parts=560), corpus_dir=corpus_dir, counter=counter)
+    # validation and test, and every whole training example, are untouched
+    for split in ("valid", "test"):
+        assert both.examples[split] == whole.examples[split]
+    assert [e for e in both.examples["train"] if not e.extra] == whole.examples["train"]
+    extras = [e for e in both.examples["train"] if e.extra]
+    long_ids = {e.article_id for e in whole.examples["train"] if e.tokens > 560}
+    assert long_ids and {e.article_id for e in extras} == long_ids
+    assert both.stats["train_parts_beside"] == len(extras)
+    assert both.stats["examples"]["train"] == len(whole.examples["train"]) + len(extras)
+    assert both.stats["cut_articles"] == whole.stats["cut_articles"]
+    assert both.stats["settings"]["train_parts"] == 560
+    for article_id in long_ids:
+        parts = [e for e in extras if e.article_id == article_id]
+        assert [p.part for p in parts] == list(range(1, len(parts) + 1)) and len(parts) > 1
+        assert all(p.tokens == counter.chat(p.messages) <= 560 for p in parts)
+        assert all(f"part {p.part} of {len(parts)}" in p.messages[1]["content"] for p in parts)
+        # the parts hold the whole article's text, in order
+        title = ARTICLES[article_id][2]
+        bodies = [p.messages[2]["content"].removeprefix(f"# {title}\n\n") for p in parts]
+        assert " ".join(" ".join(bodies).split()) == " ".join(" ".join(ARTICLES[article_id][4]).split())
+
+
+def test_train_parts_skip_an_article_that_cannot_be_cut_but_keep_it_whole(
+    corpus_dir, tiny_model, tmp_path, caplog
+):
+    endless = "The operator said " + ", and then ".join(f"it would invest in thing {i}" for i in range(80)) + "."
+    write_article(corpus_dir, "t08", "telecom", "waffle", "Waffle", "Endless.", ["It began well. Then it went on. And on.", endless])
+    cfg = config(tmp_path, max_seq_length=4096, train_parts=560, valid_fraction=0.01, test_fraction=0.01)
+    prepared = prepare(cfg, corpus_dir=corpus_dir, counter=load_token_counter(tiny_model))
+    mine = [e for split in prepared.examples.values() for e in split if e.article_id == "t08"]
+    assert "t08" in [a["id"] for a in prepared.stats["split_articles"]["train"]]
+    assert [(e.parts, e.extra) for e in mine] == [(1, False)]
+    assert "no parts beside the whole" in caplog.text
+    assert prepared.stats["train_parts_beside"] > 0
+
+
+def test_train_parts_too_small_for_the_prompt_names_the_flag(corpus_dir, tiny_model, tmp_path):
+    with pytest.raises(MorrisError, match="--train-parts 64 leaves no room"):
+        prepare(config(tmp_path, train_parts=64), corpus_dir=corpus_dir, counter=load_token_counter(tiny_model))
+
+
+def test_train_parts_are_written_and_summarised(corpus_dir, tiny_model, tmp_path, capsys):
+    assert run(corpus_dir, tiny_model, tmp_path / "p", "--train-parts", "560", "--max-seq-length", "4096") == 0
+    stats = json.loads((tmp_path / "p" / "stats.json").read_text())
+    assert stats["train_parts_beside"] > 0
+    assert len(load_split(tmp_path / "p", "train")) == stats["examples"]["train"]
+    assert f"train also holds {stats['train_parts_beside']} part(s)" in capsys.readouterr().out
+
+
 def test_paragraph_too_long_is_cut_between_sentences(corpus_dir, tiny_model, tmp_path):
     sentences = [f"Sentence number {i} says the operator lost money again in quarter {i}." for i in range(40)]
     write_article(corpus_dir, "t09", "telecom", "losses", "Losses", "More losses.", [" ".join(sentences)])

@@ -9,6 +9,7 @@ EXAMPLE = """example:
   morris prepare                                   # the bundled corpus -> data/processed
   morris prepare --voice ledger --out data/ledger  # the second bundled voice
   morris prepare --raw data/raw/articles.jsonl --out data/mine --seed 7
+  morris prepare --train-parts 512                 # also train on parts of each training article
   python -m mlx_lm lora --model MODEL --train --data data/processed
 """
 
@@ -42,6 +43,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument(
         "--max-seq-length", type=int, metavar="N", help=field_help(DataConfig, "max_seq_length")
     )
+    parser.add_argument("--train-parts", type=int, metavar="N", help=field_help(DataConfig, "train_parts"))
     parser.add_argument("--min-words", type=int, metavar="N", help=field_help(DataConfig, "min_words"))
     parser.add_argument(
         "--valid-fraction", type=float, metavar="F", help=field_help(DataConfig, "valid_fraction")
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             "data.seed": args.seed,
             "data.fold": args.fold,
             "data.max_seq_length": args.max_seq_length,
+            "data.train_parts": args.train_parts,
             "data.min_words": args.min_words,
             "data.valid_fraction": args.valid_fraction,
             "data.test_fraction": args.test_fraction,

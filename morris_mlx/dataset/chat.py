@@ -30,6 +30,8 @@ class Example:
     parts: int
     tokens: int
     messages: list[dict[str, str]]
+    # A part trained on beside its whole article (prepare's train_parts), not a cut of it.
+    extra: bool = False
 
 
 @dataclass(frozen=True)

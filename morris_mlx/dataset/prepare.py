@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from morris_mlx.dataset.chat import Example, TooLong, build_examples
 from morris_mlx.dataset.clean import clean_article
 from morris_mlx.dataset.corpus import read_corpus
 from morris_mlx.dataset.dedupe import dedupe
-from morris_mlx.dataset.instructions import load_instructions
+from morris_mlx.dataset.instructions import Instructions, load_instructions
 from morris_mlx.dataset.jsonl import SPLITS
 from morris_mlx.dataset.raw import read_raw
 from morris_mlx.dataset.split import split_articles
@@ -135,12 +135,17 @@ def prepare(
         [a for a in kept if a.id in built], data.seed, data.valid_fraction, data.test_fraction, data.fold
     )
     examples = {s: [e for a in splits[s] for e in built[a.id]] for s in SPLITS}
+    if data.train_parts:
+        examples["train"] += _parts_beside(
+            splits["train"], data.train_parts, data.seed, system, instructions, counter
+        )
     settings = {
         "sources": sources,
         "voice": data.voice if not data.raw else None,
         "seed": data.seed,
         "fold": data.fold,
         "max_seq_length": data.max_seq_length,
+        "train_parts": data.train_parts,
         "min_words": data.min_words,
         "include_general": data.include_general,
         "valid_fraction": data.valid_fraction,
@@ -156,6 +161,36 @@ def prepare(
         settings=settings,
     )
     return Prepared(examples, stats)
+
+
+def _parts_beside(
+    articles: list[Article],
+    limit: int,
+    seed: int,
+    system: str,
+    instructions: Instructions,
+    counter: TokenCounter,
+) -> list[Example]:
+    """More examples from the same text: each training article longer than `limit` tokens cut into parts
+    of at most `limit`, each asked for as "part k of n", so the whole article stays the example of what a
+    whole-article prompt gets (its length and its ending) while the parts add examples of the voice."""
+    extras: list[Example] = []
+    for article in articles:
+        instruction = instructions.choose(article, seed)
+        try:
+            parts = build_examples(article, instruction, system, instructions, counter, limit)
+        except TooLong as exc:
+            log.warning("%s: no parts beside the whole; the sentence %r... alone exceeds %d tokens",
+                        article.origin, str(exc), limit)
+            continue
+        except MorrisError:
+            raise MorrisError(
+                f"--train-parts {limit} leaves no room for an article after the prompt; "
+                "raise it (512 is a good start) or set 0 to train on whole articles only"
+            ) from None
+        if len(parts) > 1:
+            extras += [replace(part, extra=True) for part in parts]
+    return extras
 
 
 def _write_all(directory: Path, prepared: Prepared, cfg: Config) -> None:

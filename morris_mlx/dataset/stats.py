@@ -50,7 +50,8 @@ def build_stats(
     parts = Counter()
     for split in SPLITS:
         for example in examples[split]:
-            parts[example.article_id] = example.parts
+            if not example.extra:
+                parts[example.article_id] = example.parts
     return {
         "settings": settings,
         "articles_read": read,
@@ -63,6 +64,7 @@ def build_stats(
         "removed_paragraphs": dict(sorted(removed_paragraphs.items())),
         "cut_articles": sum(1 for n in parts.values() if n > 1),
         "max_parts": max(parts.values(), default=0),
+        "train_parts_beside": sum(e.extra for e in examples["train"]),
         "tokens": {
             **{s: token_summary([e.tokens for e in examples[s]], settings["max_seq_length"]) for s in SPLITS},
             "all": token_summary([e.tokens for s in SPLITS for e in examples[s]], settings["max_seq_length"]),
@@ -103,4 +105,9 @@ def format_summary(stats: dict[str, Any], out: str) -> str:
         f"  cut into parts: {stats['cut_articles']} article(s), at most {stats['max_parts']} parts, to fit "
         f"{settings['max_seq_length']} tokens of {settings['tokenizer']}",
     ]
+    if stats.get("train_parts_beside"):
+        lines.append(
+            f"  train also holds {stats['train_parts_beside']} part(s) of its articles beside the whole "
+            f"articles, at most {settings['train_parts']} tokens each"
+        )
     return "\n".join(lines)
