@@ -176,6 +176,11 @@ class DataConfig:
         "Also train on each training article cut at paragraphs into parts of at most this many tokens, "
         "beside the whole article (0: off); validation and test stay whole.",
     )
+    parts_per_article: int = _f(
+        0,
+        "With train_parts: the most parts of each training article kept beside it, picked at random "
+        "with the seed, so the parts do not outnumber the whole articles (0: all of them).",
+    )
     min_words: int = _f(120, "Articles shorter than this are dropped.")
     include_general: bool = _f(True, "Keep non-telecom examples so the voice carries over.")
 
@@ -344,6 +349,11 @@ def validate(cfg: Config) -> None:
             "data.train_parts",
             cfg.data.train_parts == 0 or 64 <= cfg.data.train_parts < cfg.data.max_seq_length,
             "0 (off), or at least 64 and under data.max_seq_length",
+        ),
+        (
+            "data.parts_per_article",
+            cfg.data.parts_per_article == 0 or (cfg.data.parts_per_article > 0 and cfg.data.train_parts > 0),
+            "0 (all), or positive with data.train_parts set",
         ),
         ("data.min_words", cfg.data.min_words >= 0, "zero or more"),
         ("data.fold", cfg.data.fold >= 0, "zero or more"),

@@ -304,6 +304,7 @@ CASES: dict[str, Case] = {
     "prepare-max-seq-length-0": Case(prepare("--max-seq-length", "0"), "data.max_seq_length"),
     "prepare-valid-fraction-2": Case(prepare("--valid-fraction", "2"), "data.valid_fraction"),
     "prepare-train-parts-over-limit": Case(prepare("--train-parts", "1024"), "data.train_parts"),
+    "prepare-parts-per-article-without-parts": Case(prepare("--parts-per-article", "1"), "data.parts_per_article"),
     "prepare-seed-not-a-number": Case(prepare("--seed", "abc"), "invalid int value"),
     "prepare-config-unknown-key": Case(
         lambda c: [*prepare()(c), "-c", c.toml["unknown-key"]], "learnin_rate"

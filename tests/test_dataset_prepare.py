@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import types
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -282,6 +283,40 @@ def test_train_parts_add_parts_beside_whole_training_articles(corpus_dir, tiny_m
         assert " ".join(" ".join(bodies).split()) == " ".join(" ".join(ARTICLES[article_id][4]).split())
 
 
+def test_parts_per_article_keeps_that_many_parts_of_each_article_picked_by_seed(corpus_dir, tiny_model, tmp_path):
+    counter = load_token_counter(tiny_model)
+    for n in range(4):  # long training articles, so that each has several parts to pick from
+        paragraphs = [f"{text} {text}" for text in ARTICLES["t04"][4] * 3]
+        write_article(corpus_dir, f"t9{n}", "telecom", "towers", f"Towers, again {n}", "More.", paragraphs)
+
+    def extras(**settings: int) -> list:
+        cfg = config(tmp_path, max_seq_length=4096, train_parts=560, test_fraction=0.01, **settings)
+        return [e for e in prepare(cfg, corpus_dir=corpus_dir, counter=counter).examples["train"] if e.extra]
+
+    every = extras()
+    one = extras(parts_per_article=1)
+    counts = Counter(e.article_id for e in every)
+    assert max(counts.values()) > 2, "the corpus must hold articles of several parts for this test"
+    # one part of every article that had parts, and each is one of that article's parts, labels kept
+    assert sorted(e.article_id for e in one) == sorted(counts)
+    assert all(e in every for e in one)
+    two = extras(parts_per_article=2)
+    assert Counter(e.article_id for e in two) == {a: min(n, 2) for a, n in counts.items()}
+    assert all([p.part for p in two if p.article_id == a] == sorted(p.part for p in two if p.article_id == a)
+               for a in counts)
+    # picked at random, not the opening every time, and the same parts on a rerun
+    assert {e.part for e in one} != {1}
+    assert extras(parts_per_article=1) == one
+    assert extras(parts_per_article=max(counts.values())) == every
+
+
+def test_parts_per_article_needs_train_parts(tmp_path):
+    with pytest.raises(MorrisError, match="data.parts_per_article"):
+        load_config(None, {"data.parts_per_article": 1})
+    with pytest.raises(MorrisError, match="data.parts_per_article"):
+        load_config(None, {"data.parts_per_article": -1, "data.train_parts": 512})
+
+
 def test_train_parts_skip_an_article_that_cannot_be_cut_but_keep_it_whole(
     corpus_dir, tiny_model, tmp_path, caplog
 ):
@@ -307,6 +342,12 @@ def test_train_parts_are_written_and_summarised(corpus_dir, tiny_model, tmp_path
     assert stats["train_parts_beside"] > 0
     assert len(load_split(tmp_path / "p", "train")) == stats["examples"]["train"]
     assert f"train also holds {stats['train_parts_beside']} part(s)" in capsys.readouterr().out
+    assert run(corpus_dir, tiny_model, tmp_path / "q", "--train-parts", "560", "--max-seq-length", "4096",
+               "--parts-per-article", "1") == 0
+    one = json.loads((tmp_path / "q" / "stats.json").read_text())
+    assert one["settings"]["parts_per_article"] == 1
+    assert 0 < one["train_parts_beside"] <= one["articles"]["train"]
+    assert "tokens each, 1 per article" in capsys.readouterr().out
 
 
 def test_paragraph_too_long_is_cut_between_sentences(corpus_dir, tiny_model, tmp_path):

@@ -10,6 +10,7 @@ EXAMPLE = """example:
   morris prepare --voice ledger --out data/ledger  # the second bundled voice
   morris prepare --raw data/raw/articles.jsonl --out data/mine --seed 7
   morris prepare --train-parts 512                 # also train on parts of each training article
+  morris prepare --train-parts 512 --parts-per-article 1   # ... one part of each, picked at random
   python -m mlx_lm lora --model MODEL --train --data data/processed
 """
 
@@ -44,6 +45,9 @@ def build_parser() -> ArgumentParser:
         "--max-seq-length", type=int, metavar="N", help=field_help(DataConfig, "max_seq_length")
     )
     parser.add_argument("--train-parts", type=int, metavar="N", help=field_help(DataConfig, "train_parts"))
+    parser.add_argument(
+        "--parts-per-article", type=int, metavar="N", help=field_help(DataConfig, "parts_per_article")
+    )
     parser.add_argument("--min-words", type=int, metavar="N", help=field_help(DataConfig, "min_words"))
     parser.add_argument(
         "--valid-fraction", type=float, metavar="F", help=field_help(DataConfig, "valid_fraction")
@@ -82,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             "data.fold": args.fold,
             "data.max_seq_length": args.max_seq_length,
             "data.train_parts": args.train_parts,
+            "data.parts_per_article": args.parts_per_article,
             "data.min_words": args.min_words,
             "data.valid_fraction": args.valid_fraction,
             "data.test_fraction": args.test_fraction,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import shutil
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -137,7 +138,7 @@ def prepare(
     examples = {s: [e for a in splits[s] for e in built[a.id]] for s in SPLITS}
     if data.train_parts:
         examples["train"] += _parts_beside(
-            splits["train"], data.train_parts, data.seed, system, instructions, counter
+            splits["train"], data.train_parts, data.parts_per_article, data.seed, system, instructions, counter
         )
     settings = {
         "sources": sources,
@@ -146,6 +147,7 @@ def prepare(
         "fold": data.fold,
         "max_seq_length": data.max_seq_length,
         "train_parts": data.train_parts,
+        "parts_per_article": data.parts_per_article,
         "min_words": data.min_words,
         "include_general": data.include_general,
         "valid_fraction": data.valid_fraction,
@@ -166,6 +168,7 @@ def prepare(
 def _parts_beside(
     articles: list[Article],
     limit: int,
+    most: int,
     seed: int,
     system: str,
     instructions: Instructions,
@@ -173,7 +176,9 @@ def _parts_beside(
 ) -> list[Example]:
     """More examples from the same text: each training article longer than `limit` tokens cut into parts
     of at most `limit`, each asked for as "part k of n", so the whole article stays the example of what a
-    whole-article prompt gets (its length and its ending) while the parts add examples of the voice."""
+    whole-article prompt gets (its length and its ending) while the parts add examples of the voice.
+    `most` (0: all) keeps that many parts of each article, picked at random with the seed and the
+    article's id, so which parts are kept does not change when other articles come or go."""
     extras: list[Example] = []
     for article in articles:
         instruction = instructions.choose(article, seed)
@@ -189,6 +194,9 @@ def _parts_beside(
                 "raise it (512 is a good start) or set 0 to train on whole articles only"
             ) from None
         if len(parts) > 1:
+            if most and len(parts) > most:
+                kept = random.Random(f"{seed}/{article.id}").sample(range(len(parts)), most)
+                parts = [parts[i] for i in sorted(kept)]
             extras += [replace(part, extra=True) for part in parts]
     return extras
 

@@ -109,5 +109,6 @@ def format_summary(stats: dict[str, Any], out: str) -> str:
         lines.append(
             f"  train also holds {stats['train_parts_beside']} part(s) of its articles beside the whole "
             f"articles, at most {settings['train_parts']} tokens each"
+            + (f", {settings['parts_per_article']} per article" if settings.get("parts_per_article") else "")
         )
     return "\n".join(lines)
