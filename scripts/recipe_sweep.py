@@ -350,9 +350,11 @@ def stage_table(runs: list[dict[str, Any]], title: str) -> list[str]:
              "|---|---|" + "---|" * len(METRICS)]
     stats = {c: candidate_stats(by_candidate[c]) for c in order}
     for c in order:
-        cells = [f"{fmt(m, kind)} ± {fmt(s, kind).lstrip('+')}" if n > 1 and math.isfinite(s) else fmt(m, kind)
+        count = len(by_candidate[c])
+        cells = [(f"{fmt(m, kind)} ± {fmt(s, kind).lstrip('+')}" if n > 1 and math.isfinite(s) else fmt(m, kind))
+                 + (f" ({n} of {count} runs)" if 0 < n < count else "")
                  for (m, s, n), (_, kind, _) in zip(stats[c].values(), METRICS.values(), strict=True)]
-        lines.append(f"| {c} | {len(by_candidate[c])} | " + " | ".join(cells) + " |")
+        lines.append(f"| {c} | {count} | " + " | ".join(cells) + " |")
     lines += ["", *verdict({c: by_candidate[c] for c in order}), ""]
     return lines
 
@@ -368,12 +370,14 @@ def matched(runs: list[dict[str, Any]], others: list[dict[str, Any]]) -> tuple[l
 
 
 def judged(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """The measures on which `mine` is better, and worse, than `theirs` by more than the spread."""
+    """The measures on which `mine` is better, and worse, than `theirs` by more than the spread. A measure
+    that some run lacks (specificity, where the contrast perplexity did not drop) is not judged: the mean
+    of the runs that have it is not the candidate's, and the runs left out are the ones it fits worst."""
     s, d = candidate_stats(mine), candidate_stats(theirs)
-    wins = [METRICS[k][0] for k, (_, _, better) in METRICS.items()
-            if better != "info" and beats(s[k], d[k], better)]
-    losses = [METRICS[k][0] for k, (_, _, better) in METRICS.items()
-              if better != "info" and beats(d[k], s[k], better)]
+    judgeable = {k: better for k, (_, _, better) in METRICS.items()
+                 if better != "info" and s[k][2] == len(mine) and d[k][2] == len(theirs)}
+    wins = [METRICS[k][0] for k, better in judgeable.items() if beats(s[k], d[k], better)]
+    losses = [METRICS[k][0] for k, better in judgeable.items() if beats(d[k], s[k], better)]
     return wins, losses
 
 
@@ -525,7 +529,8 @@ def write_table(record: dict[str, Any]) -> str:
         "- writer drop: plain-text perplexity change on the fold's held-out articles (first 512 tokens).",
         "- contrast drop: the same on other writing about the same topics (`bundled/contrast`).",
         "- specificity: writer drop / contrast drop (above 1: the adapter learned the writer more than the "
-        "topics).",
+        "topics); `-` where the contrast perplexity did not drop, so there is no ratio (the two drops show "
+        "which way each moved); a candidate's mean is then over its other runs, says so, and is not judged.",
         "- attributed: share of the adapter's replies to held-out prompts that the eval classifier (the writer "
         "against the contrast corpus and the base model's own replies to other prompts; "
         "docs/voice-yardstick.md) gives to the writer.",

@@ -266,3 +266,15 @@ def test_an_empty_reply_is_the_shortest_article_not_an_error():
     runs = [{**row("default", 0, -0.2), "length_articles": [
         {"title": "t", "writer_words": 500, "words": 0, "finish_reason": "stop"}]}]
     assert "| default | morris | 1 | 1 | 0 | 500 | -100% ± " in "\n".join(sweep.length_table(runs))
+
+
+def test_a_measure_some_runs_lack_is_shown_as_partial_and_not_judged():
+    runs = [row("default", f, w, -0.15) for f, w in enumerate((-0.26, -0.27, -0.28))]
+    # the contrast rose in one run (no ratio) and barely moved in another: the mean of the two left (6.8 ±
+    # 4.9) would call this candidate more specific than the default (1.8) by more than the spread
+    runs += [{**row("dpo", 0, -0.05, 0.10), "specificity": None}, row("dpo", 1, -0.09, -0.0077),
+             row("dpo", 2, -0.128, -0.068)]
+    text = "\n".join(sweep.stage_table(runs, "test"))
+    line = next(x for x in text.split("\n") if x.startswith("| dpo |"))
+    assert "(2 of 3 runs)" in line and line.count("of 3 runs") == 1
+    assert "- dpo: better than the default on nothing; worse on writer drop" in text
