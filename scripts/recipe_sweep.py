@@ -374,7 +374,7 @@ def matched(runs: list[dict[str, Any]], others: list[dict[str, Any]]) -> tuple[l
 def judged(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """The measures on which `mine` is better, and worse, than `theirs` by more than the spread. A measure
     that some run lacks (specificity, where the contrast perplexity did not drop) is not judged: the mean
-    of the runs that have it is not the candidate's, and the runs left out are the ones it fits worst."""
+    of the runs that have it is not the candidate's mean."""
     s, d = candidate_stats(mine), candidate_stats(theirs)
     judgeable = {k: better for k, (_, _, better) in METRICS.items()
                  if better != "info" and s[k][2] == len(mine) and d[k][2] == len(theirs)}
