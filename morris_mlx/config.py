@@ -181,6 +181,11 @@ class DataConfig:
         "With train_parts: the most parts of each training article kept beside it, picked at random "
         "with the seed, so the parts do not outnumber the whole articles (0: all of them).",
     )
+    open_parts: bool = _f(
+        False,
+        "Train the parts of a cut article, all but its last, without the end-of-reply token, so the model "
+        "learns to stop where articles end, not where a cut fell.",
+    )
     min_words: int = _f(120, "Articles shorter than this are dropped.")
     include_general: bool = _f(True, "Keep non-telecom examples so the voice carries over.")
 

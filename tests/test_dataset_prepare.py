@@ -350,6 +350,30 @@ def test_train_parts_are_written_and_summarised(corpus_dir, tiny_model, tmp_path
     assert "tokens each, 1 per article" in capsys.readouterr().out
 
 
+def test_open_parts_mark_every_part_but_an_articles_last(corpus_dir, tiny_model, tmp_path, capsys):
+    assert run(corpus_dir, tiny_model, tmp_path / "open", "--max-seq-length", "560", "--open-parts") == 0
+    assert "trained without an ending (open_parts)" in capsys.readouterr().out
+    assert run(corpus_dir, tiny_model, tmp_path / "closed", "--max-seq-length", "560") == 0
+    assert "without an ending" not in capsys.readouterr().out
+    stats = json.loads((tmp_path / "open" / "stats.json").read_text())
+    assert stats["settings"]["open_parts"] is True and stats["cut_articles"] >= 3
+    cut = sum(a["parts"] - 1 for s in ("train", "valid", "test") for a in stats["split_articles"][s])
+    opened = 0
+    for split in ("train", "valid", "test"):
+        open_rows, closed_rows = load_split(tmp_path / "open", split), load_split(tmp_path / "closed", split)
+        # the same examples in the same order; only the marker differs
+        assert [r["messages"] for r in open_rows] == [r["messages"] for r in closed_rows]
+        assert not any("continues" in r for r in closed_rows)
+        for row, following in zip(open_rows, [*open_rows[1:], None], strict=True):
+            # a part continues exactly when the next example is the same article's next part
+            next_part = following is not None and "part " in following["messages"][1]["content"] and not (
+                following["messages"][2]["content"].startswith("# ")
+            )
+            assert row.get("continues", False) is next_part
+            opened += row.get("continues", False)
+    assert opened == cut > 0
+
+
 def test_paragraph_too_long_is_cut_between_sentences(corpus_dir, tiny_model, tmp_path):
     sentences = [f"Sentence number {i} says the operator lost money again in quarter {i}." for i in range(40)]
     write_article(corpus_dir, "t09", "telecom", "losses", "Losses", "More losses.", [" ".join(sentences)])
@@ -545,6 +569,7 @@ def test_a_failed_write_into_a_shared_folder_leaves_the_old_set_whole(
         ('{"messages": [{"role": "user", "content": "hi"}]}\n', "last message must be the assistant"),
         ('{"messages": [{"role": "robot", "content": "hi"}]}\n', "has role 'robot'"),
         ('{"messages": [{"role": "assistant"}]}\n', "no text 'content'"),
+        ('{"messages": [{"role": "assistant", "content": "x"}], "continues": "yes"}\n', "'continues' must be"),
     ],
 )
 def test_load_split_validates(tmp_path, tiny_data, content, message):

@@ -120,6 +120,43 @@ def test_examples_batches_and_loss_match_mlx_lm(tiny_model, tiny_data):
         assert abs(loss.item() - mlx_loss.item()) < 1e-4
 
 
+def test_a_continuing_part_is_trained_without_an_ending_on_both_backends(tiny_model, tiny_data):
+    pytest.importorskip("mlx.core")
+    from mlx_lm.utils import load_tokenizer as mlx_load_tokenizer
+
+    from morris_mlx.backends.mlx_train import load_datasets
+    from morris_mlx.backends.torch_backend import load_tokenizer
+
+    for split in ("train", "valid"):
+        rows = read_split(tiny_data, split)
+        marked = [{**row, "continues": True} if i % 2 == 0 else row for i, row in enumerate(rows)]
+        (tiny_data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in marked))
+    rows = read_split(tiny_data, "train")
+    tokenizer = load_tokenizer(tiny_model)
+    ended = tokenize([{"messages": r["messages"]} for r in rows], tokenizer, mask_prompt=True)
+    examples = tokenize(rows, tokenizer, mask_prompt=True)
+    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    for row, full, example in zip(rows, ended, examples, strict=True):
+        assert example.offset == full.offset
+        if row.get("continues"):
+            # the reply's own tokens, then nothing: no end-of-turn to learn
+            assert example.tokens == full.tokens[: len(example.tokens)] and len(example.tokens) < len(full.tokens)
+            assert end_of_turn in full.tokens[len(example.tokens) :]
+            assert end_of_turn not in example.tokens[example.offset :]
+        else:
+            assert example.tokens == full.tokens
+
+    # The MLX backend's datasets hold the same tokens and offsets, in both splits.
+    train_set, valid_set = load_datasets(tiny_data, mlx_load_tokenizer(tiny_model), tiny_cfg())
+    assert [(list(t), o) for t, o in (train_set[i] for i in range(len(train_set)))] == [
+        (e.tokens, e.offset) for e in examples
+    ]
+    valid = tokenize(read_split(tiny_data, "valid"), tokenizer, mask_prompt=True)
+    assert [(list(t), o) for t, o in (valid_set[i] for i in range(len(valid_set)))] == [
+        (e.tokens, e.offset) for e in valid
+    ]
+
+
 # training ---------------------------------------------------------------------------------------
 
 

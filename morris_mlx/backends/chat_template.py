@@ -28,3 +28,24 @@ def apply_chat_template(
                 merged + messages[2:], add_generation_prompt=add_generation_prompt, return_dict=False
             )
         )
+
+
+def training_tokens(tokenizer: Any, record: dict[str, Any], mask_prompt: bool) -> tuple[list[int], int]:
+    """(tokens, offset) of a chat record as mlx-lm's ChatDataset.process makes them, except that a record
+    marked `"continues": true` (a part of a cut article, not its last) leaves the reply open: no
+    end-of-turn tokens, so the model does not learn to stop where the cut fell."""
+    messages, tools = record["messages"], record.get("tools")
+    tokens = tokenizer.apply_chat_template(
+        messages, tools=tools, continue_final_message=bool(record.get("continues")), return_dict=False
+    )
+    offset = 0
+    if mask_prompt:
+        offset = len(
+            tokenizer.apply_chat_template(
+                messages[:-1],
+                tools=tools,
+                add_generation_prompt=messages[-1].get("role") == "assistant",
+                return_dict=False,
+            )
+        )
+    return [int(t) for t in tokens], offset

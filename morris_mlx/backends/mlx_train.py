@@ -10,12 +10,10 @@ instead of its loop being patched.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -86,22 +84,26 @@ def adapter_config(
 
 
 def load_datasets(data_dir: Path, tokenizer: Any, cfg: Config):
-    from mlx_lm.tuner.datasets import CacheDataset, load_local_dataset
+    from mlx_lm.tuner.datasets import CacheDataset, ChatDataset
 
+    from morris_mlx.backends.chat_template import training_tokens
     from morris_mlx.dataset.jsonl import load_split
 
+    rows = {}
     for split in ("train", "valid"):
         if not (data_dir / f"{split}.jsonl").is_file():
             raise MorrisError(f"{data_dir} has no {split}.jsonl; run `morris prepare --out {data_dir}` first")
-        # mlx-lm fails on empty or non-chat files with IndexError/TypeError; the torch backend's
+        # mlx-lm fails on empty or non-chat files with IndexError/TypeError; the dataset package's
         # reader names the file, the line and the fix.
-        load_split(data_dir, split)
-    try:
-        train, valid, _ = load_local_dataset(
-            data_dir, tokenizer, SimpleNamespace(mask_prompt=cfg.train.mask_prompt)
-        )
-    except (ValueError, KeyError, json.JSONDecodeError) as exc:
-        raise MorrisError(f"the training data in {data_dir} is not valid chat JSONL: {exc}") from None
+        rows[split] = load_split(data_dir, split)
+
+    class ChatRecords(ChatDataset):
+        """mlx-lm's chat dataset, with the reply of a cut part left open as the torch backend leaves it."""
+
+        def process(self, d: dict[str, Any]) -> tuple[list[int], int]:
+            return training_tokens(self.tokenizer, d, self.mask_prompt)
+
+    train, valid = (ChatRecords(rows[s], tokenizer, mask_prompt=cfg.train.mask_prompt) for s in ("train", "valid"))
     if len(valid) < cfg.train.batch_size:
         raise MorrisError(
             f"{data_dir}/valid.jsonl has {len(valid)} examples, fewer than the batch size "

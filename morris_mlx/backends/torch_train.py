@@ -62,28 +62,20 @@ def read_split(data_dir: Path, split: str) -> list[dict[str, Any]]:
 
 
 def tokenize(rows: list[dict[str, Any]], tokenizer: Any, mask_prompt: bool) -> list[Example]:
-    """mlx-lm's ChatDataset.process for every record."""
+    """mlx-lm's ChatDataset.process for every record (with open replies for cut parts: training_tokens)."""
     from jinja2 import TemplateError
+
+    from morris_mlx.backends.chat_template import training_tokens
 
     examples = []
     for row in rows:
-        messages, tools = row["messages"], row.get("tools")
         try:
-            tokens = tokenizer.apply_chat_template(messages, tools=tools, return_dict=False)
-            offset = 0
-            if mask_prompt:
-                prompt = tokenizer.apply_chat_template(
-                    messages[:-1],
-                    tools=tools,
-                    add_generation_prompt=messages[-1].get("role") == "assistant",
-                    return_dict=False,
-                )
-                offset = len(prompt)
+            tokens, offset = training_tokens(tokenizer, row, mask_prompt)
         except TemplateError as exc:
             raise MorrisError(
                 f"the model's chat template rejects a training example ({exc}); prepare the data for this model"
             ) from None
-        examples.append(Example([int(t) for t in tokens], offset))
+        examples.append(Example(tokens, offset))
     return examples
 
 

@@ -48,6 +48,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument(
         "--parts-per-article", type=int, metavar="N", help=field_help(DataConfig, "parts_per_article")
     )
+    parser.add_argument(
+        "--open-parts", action="store_true", default=None, help=field_help(DataConfig, "open_parts")
+    )
     parser.add_argument("--min-words", type=int, metavar="N", help=field_help(DataConfig, "min_words"))
     parser.add_argument(
         "--valid-fraction", type=float, metavar="F", help=field_help(DataConfig, "valid_fraction")
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             "data.max_seq_length": args.max_seq_length,
             "data.train_parts": args.train_parts,
             "data.parts_per_article": args.parts_per_article,
+            "data.open_parts": args.open_parts,
             "data.min_words": args.min_words,
             "data.valid_fraction": args.valid_fraction,
             "data.test_fraction": args.test_fraction,

@@ -31,6 +31,8 @@ def check_example(example: object, where: str) -> dict:
             )
         if not isinstance(message.get("content"), str):
             raise MorrisError(f"{where}: messages[{i}] has no text 'content'")
+    if not isinstance(example.get("continues", False), bool):
+        raise MorrisError(f"{where}: 'continues' must be true or false (true: the reply is cut, not ended)")
     if messages[-1]["role"] != "assistant":
         raise MorrisError(
             f"{where}: the last message must be the assistant's reply, got {messages[-1]['role']!r}"

@@ -148,6 +148,7 @@ def prepare(
         "max_seq_length": data.max_seq_length,
         "train_parts": data.train_parts,
         "parts_per_article": data.parts_per_article,
+        "open_parts": data.open_parts,
         "min_words": data.min_words,
         "include_general": data.include_general,
         "valid_fraction": data.valid_fraction,
@@ -201,10 +202,19 @@ def _parts_beside(
     return extras
 
 
+def record(example: Example, open_parts: bool) -> dict[str, Any]:
+    """The JSONL record of an example; with `open_parts`, a part that does not end its article is marked
+    to continue, so training leaves its reply open (mlx-lm itself ignores the key)."""
+    if open_parts and example.part < example.parts:
+        return {"messages": example.messages, "continues": True}
+    return {"messages": example.messages}
+
+
 def _write_all(directory: Path, prepared: Prepared, cfg: Config) -> None:
     for split in SPLITS:
         write_jsonl(
-            directory / f"{split}.jsonl", [{"messages": e.messages} for e in prepared.examples[split]]
+            directory / f"{split}.jsonl",
+            [record(e, cfg.data.open_parts) for e in prepared.examples[split]],
         )
     # Sizes and hashes of the splits as written, so a later reader can tell a damaged file (load_split).
     files = file_digests(directory, [f"{split}.jsonl" for split in SPLITS])

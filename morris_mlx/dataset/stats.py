@@ -111,4 +111,6 @@ def format_summary(stats: dict[str, Any], out: str) -> str:
             f"articles, at most {settings['train_parts']} tokens each"
             + (f", {settings['parts_per_article']} per article" if settings.get("parts_per_article") else "")
         )
+    if settings.get("open_parts") and (stats["cut_articles"] or stats.get("train_parts_beside")):
+        lines.append("  parts that do not end their article are trained without an ending (open_parts)")
     return "\n".join(lines)
