@@ -157,6 +157,17 @@ def test_a_continuing_part_is_trained_without_an_ending_on_both_backends(tiny_mo
     ]
 
 
+def test_a_continuing_part_under_a_template_that_rewrites_replies_is_a_morris_error(tiny_model, tiny_data):
+    from morris_mlx.backends.torch_backend import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model)
+    tokenizer.chat_template = tokenizer.chat_template.replace("message['content']", "message['content'] | upper")
+    rows = read_split(tiny_data, "train")[:2]
+    assert len(tokenize(rows, tokenizer, mask_prompt=True)) == 2  # closed replies still tokenize
+    with pytest.raises(MorrisError, match="without --open-parts"):
+        tokenize([{**rows[0], "continues": True}], tokenizer, mask_prompt=True)
+
+
 # training ---------------------------------------------------------------------------------------
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from morris_mlx.errors import MorrisError
+
 
 def apply_chat_template(
     tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool
@@ -35,9 +37,19 @@ def training_tokens(tokenizer: Any, record: dict[str, Any], mask_prompt: bool) -
     marked `"continues": true` (a part of a cut article, not its last) leaves the reply open: no
     end-of-turn tokens, so the model does not learn to stop where the cut fell."""
     messages, tools = record["messages"], record.get("tools")
-    tokens = tokenizer.apply_chat_template(
-        messages, tools=tools, continue_final_message=bool(record.get("continues")), return_dict=False
-    )
+    continues = bool(record.get("continues"))
+    try:
+        tokens = tokenizer.apply_chat_template(
+            messages, tools=tools, continue_final_message=continues, return_dict=False
+        )
+    except ValueError:
+        if not continues:
+            raise
+        # transformers cannot find where the reply ends when the template rewrites it
+        raise MorrisError(
+            "this model's chat template rewrites the reply, so a part marked to continue cannot be left "
+            "open; prepare the data again without --open-parts"
+        ) from None
     offset = 0
     if mask_prompt:
         offset = len(
