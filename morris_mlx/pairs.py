@@ -3,7 +3,10 @@
 No labelling: each prepared example's prompt goes to the base model (or an adapter), and its reply becomes
 the rejected side of a pair whose chosen side is the writer's own article. Rejected replies are short
 continuations (`max_tokens`, 256 by default), not whole articles: they only need to show the model's own
-voice, and generating them is most of the stage's cost on a CPU.
+voice, and generating them is most of the stage's cost on a CPU. With `rejected_system` the rejected replies
+are written under another system prompt (a plain newswire voice, say) while the pair keeps the writer's
+prompt: the preference is then the writer against other writing on the same topic, not against the model's
+own try at the voice.
 
 The output folder is written whole or not at all (built beside it, renamed at the end), with the settings
 that made it in pairs.json.
@@ -36,6 +39,7 @@ class PairSettings:
     repetition_penalty: float = 1.1
     seed: int = 0
     batch_size: int = 4
+    rejected_system: str | None = None  # None: the example's own system prompt
 
 
 def check_out_dir(data_dir: Path, out_dir: Path, overwrite: bool) -> None:
@@ -46,6 +50,15 @@ def check_out_dir(data_dir: Path, out_dir: Path, overwrite: bool) -> None:
         )
     if Path(out_dir).exists() and not overwrite:
         raise MorrisError(f"{out_dir} already exists; pass --force to replace it, or choose another --out")
+
+
+def rejected_prompt(prompt: list[dict[str, str]], system: str | None) -> list[dict[str, str]]:
+    """The turns a rejected reply answers: `prompt` with its system prompt replaced by `system` (added in
+    front when it has none), or `prompt` itself when `system` is None."""
+    if system is None:
+        return prompt
+    turns = prompt[1:] if prompt and prompt[0]["role"] == "system" else prompt
+    return [{"role": "system", "content": system}, *turns]
 
 
 def make_pairs(
@@ -64,7 +77,7 @@ def make_pairs(
     total = sum(len(rows) for rows in examples.values())
     done, counts, written = 0, {}, {}
     for split, rows in examples.items():
-        conversations = [row["messages"][:-1] for row in rows]
+        conversations = [rejected_prompt(row["messages"][:-1], settings.rejected_system) for row in rows]
         per_row = [
             GenerateConfig(
                 max_tokens=settings.max_tokens,

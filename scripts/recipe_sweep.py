@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import json
 import math
+import shlex
 import statistics
 import subprocess
 import sys
@@ -55,20 +57,28 @@ EVAL_PROMPTS = 15  # 12 asks of the 6 held-out articles' prompts (test and valid
 EVAL_MAX_TOKENS = 160
 
 QKVO = ["--target-modules", "q_proj", "k_proj", "v_proj", "o_proj"]
+# The contrast corpus's voice as a system prompt: rejected replies in it make the preference the writer
+# over other writing on the same topic (what specificity measures) rather than over the model's own try at
+# the writer's voice. The eval's contrast articles themselves are never trained on.
+PLAIN_NEWS = ("You are a wire-service reporter covering telecoms. Write a plain, neutral news report: what "
+              "happened, the figures and who said what, in the order a reader needs them. No opinion, no jokes, "
+              "no rhetorical questions, no asides. Plain prose paragraphs.")
 
 
 @dataclass(frozen=True)
 class Recipe:
     """A change from today's defaults: `morris train` flags, `morris prepare` flags (a candidate with its
-    own prepared data), and whether it trains on preference pairs built from the prepared data."""
+    own prepared data), and whether it trains on preference pairs built from the prepared data (with
+    `morris pairs` flags of its own)."""
 
     train: tuple[str, ...] = ()
     prepare: tuple[str, ...] = ()
     pairs: bool = False
+    pair_flags: tuple[str, ...] = ()
 
     def flags(self) -> str:
-        parts = [*(["prepare", *self.prepare] if self.prepare else []),
-                 *(["pairs"] if self.pairs else []), *self.train]
+        pairs = ["pairs", *(shlex.quote(f) for f in self.pair_flags)] if self.pairs else []
+        parts = [*(["prepare", *self.prepare] if self.prepare else []), *pairs, *self.train]
         return " ".join(parts) or "(defaults)"
 
 
@@ -113,6 +123,8 @@ CANDIDATES: dict[str, Recipe] = {
     # The preference stage instead of supervised training: chosen = the writer, rejected = the base model.
     "orpo": Recipe(("--objective", "orpo"), pairs=True),
     "dpo": Recipe(("--objective", "dpo"), pairs=True),
+    # ORPO with rejected replies in the plain newswire voice for the same prompts.
+    "orpo-plain": Recipe(("--objective", "orpo"), pairs=True, pair_flags=("--rejected-system", PLAIN_NEWS)),
 }
 
 # What each row records, how the table shows it, and which way is better.
@@ -153,11 +165,13 @@ def prepared(voice: str, fold: int, root: Path, recipe: Recipe) -> Path:
     return data
 
 
-def pairs_of(data: Path) -> Path:
-    """Preference pairs of prepared `data`: rejected replies from the base model, 256 tokens each."""
-    pairs = data.with_name(data.name + "-pairs")
+def pairs_of(data: Path, flags: tuple[str, ...] = ()) -> Path:
+    """Preference pairs of prepared `data`: rejected replies from the base model, 256 tokens each, made
+    with `morris pairs` `flags` (their own folder when there are any)."""
+    suffix = "-" + hashlib.sha256("\0".join(flags).encode()).hexdigest()[:8] if flags else ""
+    pairs = data.with_name(data.name + "-pairs" + suffix)
     if not (pairs / "train.jsonl").is_file():
-        morris("pairs", "--backend", "torch", "--data", str(data), "--out", str(pairs), "--force")
+        morris("pairs", "--backend", "torch", "--data", str(data), "--out", str(pairs), "--force", *flags)
     return pairs
 
 
@@ -207,7 +221,7 @@ def run_one(
     adapter = adapter_dir(root, candidate, voice, fold, seed)
     if not (adapter / "morris_adapter.json").is_file():
         resume = ["--resume"] if (adapter / "checkpoints").is_dir() else []
-        train_data = pairs_of(data) if recipe.pairs else data
+        train_data = pairs_of(data, recipe.pair_flags) if recipe.pairs else data
         morris("train", "--backend", args.backend, "--data", str(train_data), "--adapter-path", str(adapter),
                "--seed", str(seed), "--max-seq-length", "1024", *resume, *recipe.train)
     report_path = report_of(adapter)

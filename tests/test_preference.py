@@ -262,6 +262,42 @@ def test_pairs_command_builds_pairs_from_the_models_own_replies(tiny_model, tiny
     assert again.returncode == 2 and "already exists; pass --force" in again.stderr
 
 
+class RecordingGenerator:
+    """Replies with the system prompt it was asked under, so a pair shows what its rejected side answered."""
+
+    backend, model_dir, adapter_path = "fake", Path("model"), None
+
+    def generate_batch(self, conversations, settings, batch_size):
+        from morris_mlx.backends.base import BatchResult
+
+        for i, turns in enumerate(conversations):
+            yield i, BatchResult(f"under: {turns[0]['content']} | asked: {turns[-1]['content']}", "stop", 0, 3)
+
+
+def test_rejected_replies_can_answer_another_system_prompt_while_the_pair_keeps_the_writers(tiny_data, tmp_path):
+    from morris_mlx.pairs import PairSettings, make_pairs
+
+    plain = "You are a wire reporter. Write plain, neutral news."
+    make_pairs(tiny_data, tmp_path / "plain", RecordingGenerator(), PairSettings(rejected_system=plain))
+    make_pairs(tiny_data, tmp_path / "own", RecordingGenerator(), PairSettings())
+    chat = [json.loads(x) for x in (tiny_data / "train.jsonl").read_text().splitlines()]
+    for pair, own, row in zip(load_pairs(tmp_path / "plain", "train"), load_pairs(tmp_path / "own", "train"),
+                              chat, strict=True):
+        writer_system, ask = row["messages"][0]["content"], row["messages"][-2]["content"]
+        assert pair["prompt"] == own["prompt"] == row["messages"][:-1]  # the writer's prompt, either way
+        assert pair["rejected"][0]["content"] == f"under: {plain} | asked: {ask}"
+        assert own["rejected"][0]["content"] == f"under: {writer_system} | asked: {ask}"
+    assert json.loads((tmp_path / "plain" / "pairs.json").read_text())["settings"]["rejected_system"] == plain
+
+
+def test_a_rejected_system_prompt_is_added_where_the_prompt_has_none():
+    from morris_mlx.pairs import rejected_prompt
+
+    asked = [{"role": "user", "content": "Write about fibre."}]
+    assert rejected_prompt(asked, "plain") == [{"role": "system", "content": "plain"}, *asked]
+    assert rejected_prompt(asked, None) is asked
+
+
 def test_pairs_command_bad_input_exits_2_and_writes_nothing(tiny_model, tiny_data, tmp_path):
     out = tmp_path / "pairs"
     missing = morris("pairs", "--model", str(tiny_model), "--data", str(tmp_path / "nope"), "--out", str(out))
@@ -272,6 +308,9 @@ def test_pairs_command_bad_input_exits_2_and_writes_nothing(tiny_model, tiny_dat
     )
     assert broken.returncode == 2 and "valid.jsonl line 1" in broken.stderr
     assert not out.exists() and not (tmp_path / "pairs.partial").exists()
+    empty = morris("pairs", "--model", str(tiny_model), "--data", str(tiny_data), "--out", str(out),
+                   "--rejected-system", "  ")
+    assert empty.returncode == 2 and "--rejected-system is empty" in empty.stderr and not out.exists()
 
 
 def test_distributed_preference_training_is_refused_before_launching(tiny_model, pairs_dir, tmp_path):

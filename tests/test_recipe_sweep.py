@@ -75,6 +75,9 @@ def test_recipes_that_prepare_differently_get_their_own_data(tmp_path, monkeypat
     assert plain.name == "morris-fold1" and chunks != plain and chunks.name.startswith("morris-fold1-")
     assert calls[1][-2:] == ("--max-seq-length", "384")
     assert sweep.pairs_of(plain).name == "morris-fold1-pairs" and calls[2][0] == "pairs"
+    plain_news = sweep.CANDIDATES["orpo-plain"].pair_flags
+    other = sweep.pairs_of(plain, plain_news)
+    assert other.name.startswith("morris-fold1-pairs-") and calls[3][-2:] == plain_news
     assert sweep.CANDIDATES["orpo"].flags() == "pairs --objective orpo"
     assert sweep.CANDIDATES["default"].flags() == "(defaults)"
 

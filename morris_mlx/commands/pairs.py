@@ -24,6 +24,7 @@ EXAMPLE = """examples:
   morris pairs --data data/processed --out data/pairs          # rejected: the base model's replies
   morris train --objective orpo --data data/pairs --adapter-path adapters/morris-orpo
   morris pairs --data data/processed --out data/pairs-sft --adapter-path adapters/morris   # rejected: an adapter's
+  morris pairs --out data/pairs-plain --rejected-system "You are a wire reporter. Write plain, neutral news."
 """
 
 
@@ -53,6 +54,13 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--batch-size", type=positive_int, default=4, help="replies decoded together (default: %(default)s)"
     )
+    p.add_argument(
+        "--rejected-system",
+        metavar="TEXT",
+        help="system prompt the rejected replies are written under (default: each example's own, the "
+        "writer's); e.g. a plain newswire voice, so the preference is the writer over other writing on the "
+        "same topic. The pairs keep the writer's prompt",
+    )
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     return p
 
@@ -61,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from morris_mlx.dataset.jsonl import load_split
     from morris_mlx.dataset.pairs import PAIR_SPLITS
     from morris_mlx.pairs import PairSettings, check_out_dir, make_pairs
+    from morris_mlx.prompts import check_text
 
     args = build_parser().parse_args(sys.argv[2:] if argv is None else argv)
     cfg = config_from_args(args, MODEL_MAPPING)
@@ -70,10 +79,19 @@ def main(argv: list[str] | None = None) -> int:
             f"data directory {data_dir} does not exist; run `morris prepare --out {data_dir}` first"
         )
     check_out_dir(data_dir, out_dir, args.force)
+    rejected_system = None
+    if args.rejected_system is not None:
+        rejected_system = check_text(args.rejected_system, "--rejected-system").strip()
+        if not rejected_system:
+            raise MorrisError(
+                "--rejected-system is empty; pass the system prompt for the rejected replies, or leave it out"
+            )
     for split in PAIR_SPLITS:  # a broken file is reported before minutes of loading a model
         load_split(data_dir, split)
     generator = load_generator(args, cfg)
-    settings = PairSettings(max_tokens=args.max_tokens, seed=args.seed, batch_size=args.batch_size)
+    settings = PairSettings(
+        max_tokens=args.max_tokens, seed=args.seed, batch_size=args.batch_size, rejected_system=rejected_system
+    )
 
     def progress(done: int, total: int) -> None:
         log.info("rejected replies: %d of %d", done, total)
