@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-RECORD = REPO / "docs" / "recipe.json"
+RECORD = REPO / "docs" / "recipe.json"  # `--record` points the sweep at another (the table goes beside it)
 TABLE = REPO / "docs" / "recipe.md"
 BASELINE = "default"
 # Version of the scoring: rows scored otherwise are left out of the table until `rescore` re-evaluates
@@ -147,6 +147,42 @@ LENGTH_MAX_TOKENS = 1024  # the training length: room for the longest bundled ar
 LENGTH_SEED = 3
 
 
+@dataclass(frozen=True)
+class Setup:
+    """Where a sweep's articles, contrast set and model come from: the bundled voices, contrast corpus
+    and embedded default model unless given. With `raw`, every run is on the writer's own articles
+    (`morris prepare --raw`), as a user with a scraped corpus would train."""
+
+    raw: tuple[str, ...] = ()
+    contrast: str | None = None
+    model: str | None = None
+
+    def source(self, voice: str) -> list[str]:
+        return ["--raw", *self.raw] if self.raw else ["--voice", voice]
+
+    def model_flags(self) -> list[str]:
+        return ["--model", self.model] if self.model else []
+
+    def identity(self) -> dict[str, Any]:
+        """What the record keeps, so rows of other articles, contrast text or model never mix in one table
+        (files by content: a corpus scraped again is another corpus)."""
+        def digest(path: str | None) -> str | None:
+            if path is None:
+                return None
+            target = Path(path)
+            if target.is_dir():
+                return hashlib.sha256(b"".join(f.read_bytes() for f in sorted(target.rglob("*"))
+                                               if f.is_file())).hexdigest()
+            return hashlib.sha256(target.read_bytes()).hexdigest()
+
+        return {"raw": [{"file": Path(f).name, "sha256": digest(f)} for f in self.raw],
+                "contrast": self.contrast and {"file": Path(self.contrast).name, "sha256": digest(self.contrast)},
+                "model": self.model}
+
+
+SETUP = Setup()  # bundled; `main` sets it from --raw, --contrast and --model
+
+
 def morris(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "morris_mlx", *args], check=True, cwd=REPO)
 
@@ -160,8 +196,8 @@ def prepared(voice: str, fold: int, root: Path, recipe: Recipe) -> Path:
     suffix = "-" + "".join(recipe.prepare).replace("--", "_") if recipe.prepare else ""
     data = root / "data" / f"{voice}-fold{fold}{suffix}"
     if not (data / "train.jsonl").is_file():
-        morris("prepare", "--voice", voice, "--fold", str(fold), "--out", str(data), "--max-seq-length", "1024",
-               *recipe.prepare)
+        morris("prepare", *SETUP.source(voice), "--fold", str(fold), "--out", str(data), "--max-seq-length", "1024",
+               *SETUP.model_flags(), *recipe.prepare)
     return data
 
 
@@ -171,7 +207,8 @@ def pairs_of(data: Path, flags: tuple[str, ...] = ()) -> Path:
     suffix = "-" + hashlib.sha256("\0".join(flags).encode()).hexdigest()[:8] if flags else ""
     pairs = data.with_name(data.name + "-pairs" + suffix)
     if not (pairs / "train.jsonl").is_file():
-        morris("pairs", "--backend", "torch", "--data", str(data), "--out", str(pairs), "--force", *flags)
+        morris("pairs", "--backend", "torch", "--data", str(data), "--out", str(pairs), "--force",
+               *SETUP.model_flags(), *flags)
     return pairs
 
 
@@ -223,14 +260,15 @@ def run_one(
         resume = ["--resume"] if (adapter / "checkpoints").is_dir() else []
         train_data = pairs_of(data, recipe.pair_flags) if recipe.pairs else data
         morris("train", "--backend", args.backend, "--data", str(train_data), "--adapter-path", str(adapter),
-               "--seed", str(seed), "--max-seq-length", "1024", *resume, *recipe.train)
+               "--seed", str(seed), "--max-seq-length", "1024", *SETUP.model_flags(), *resume, *recipe.train)
     report_path = report_of(adapter)
     if rescore or not report_path.with_suffix(".json").is_file():
         # Scored on the default-prepared fold whatever the recipe prepared: the same held-out text for all.
         scored_on = prepared(voice, fold, root, CANDIDATES[BASELINE])
         morris("eval", "--backend", args.backend, "--adapter-path", str(adapter), "--data", str(scored_on),
                "--prompts", str(EVAL_PROMPTS), "--max-tokens", str(EVAL_MAX_TOKENS), "--seed", "0",
-               "--out", str(report_path))
+               "--out", str(report_path), *SETUP.model_flags(),
+               *(["--contrast", SETUP.contrast] if SETUP.contrast else []))
     report = json.loads(report_path.with_suffix(".json").read_text())
     provenance = json.loads((adapter / "morris_adapter.json").read_text())
     voice_block, attribution = report.get("voice") or {}, report.get("attribution") or {}
@@ -262,17 +300,22 @@ def run_one(
 
 def heldout_articles(data: Path) -> list[tuple[str, int]]:
     """(title, words) of the writer's held-out articles (test, then validation) in prepared `data`, whose
-    assistant turns start with the article's "# Title" line."""
+    assistant turns start with the article's "# Title" line; an article longer than the training length
+    comes in parts, and the parts after its first (no title line) count toward its words."""
     from morris_mlx.dataset.jsonl import load_split  # the product's reader: validated, checked against stats
 
-    articles = []
+    articles: list[tuple[str, int]] = []
     for split in ("test", "valid"):
+        first = len(articles)
         for example in load_split(data, split):
             text = example["messages"][-1]["content"]
             heading = text.splitlines()[0] if text else ""
-            if not heading.startswith("# "):
+            if heading.startswith("# "):
+                articles.append((heading[2:].strip(), len(text.split())))
+            elif len(articles) > first:  # a later part of the split's last article
+                articles[-1] = (articles[-1][0], articles[-1][1] + len(text.split()))
+            else:
                 raise SystemExit(f"{data / split}.jsonl: an article without its '# Title' line: {heading[:60]!r}")
-            articles.append((heading[2:].strip(), len(text.split())))
     return articles
 
 
@@ -287,7 +330,7 @@ def measure_length(adapter: Path, data: Path, backend: str) -> list[dict[str, An
         topics.write_text("".join(json.dumps({"topic": title}) + "\n" for title, _ in writer))
         morris("generate", "--batch", str(topics), "--out", str(out), "--adapter-path", str(adapter),
                "--backend", backend, "--max-tokens", str(LENGTH_MAX_TOKENS), "--seed", str(LENGTH_SEED),
-               "--batch-size", str(len(writer)))
+               "--batch-size", str(len(writer)), *SETUP.model_flags())
     replies = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
     if [r["topic"] for r in replies] != [title for title, _ in writer]:
         raise SystemExit(f"{out} holds other titles than {data}'s held-out articles; remove it and run again")
@@ -306,9 +349,11 @@ def load_record() -> dict[str, Any]:
 def save_row(row: dict[str, Any]) -> dict[str, Any]:
     """Add `row` to docs/recipe.json, replacing an older row of its run, and return the whole record.
     Read afresh each time, so two sweeps writing rows (a screen and a rescore) keep each other's."""
+    RECORD.parent.mkdir(parents=True, exist_ok=True)
     with open(RECORD.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the other sweep's read-modify-write waits for ours
         record = load_record()
+        record.setdefault("setup", SETUP.identity())
         keys = [r["key"] for r in record["runs"]]
         if row["key"] in keys:  # in its place, so the table's order of runs stays put
             record["runs"][keys.index(row["key"])] = row
@@ -318,6 +363,20 @@ def save_row(row: dict[str, Any]) -> dict[str, Any]:
         partial.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
         partial.replace(RECORD)  # a reader never sees half a file
     return record
+
+
+def check_setup(record: dict[str, Any]) -> None:
+    """Refuse to add rows of other articles, contrast text or model to a record (a record from before the
+    setup was kept holds the bundled one's)."""
+    kept = record.get("setup", Setup().identity())
+    if record["runs"] and kept != SETUP.identity():
+        def name(identity: dict[str, Any]) -> str:
+            raw = ", ".join(f["file"] for f in identity["raw"]) or "the bundled voices"
+            contrast = (identity["contrast"] or {}).get("file", "the bundled contrast corpus")
+            return f"{raw} against {contrast} on {identity['model'] or 'the embedded default model'}"
+        print(f"{RECORD} holds runs of {name(kept)}, not {name(SETUP.identity())} (or the files changed "
+              "since); pass --record NEW.json for a record of its own", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def current(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -534,27 +593,42 @@ def length_table(runs: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def shown(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def write_table(record: dict[str, Any]) -> str:
     runs, waiting = current(record["runs"]), len(record["runs"]) - len(current(record["runs"]))
-    screen = [r for r in runs if r["voice"] == "morris" and r["seed"] == 0]
+    every_voice = list(dict.fromkeys(r["voice"] for r in runs))
+    # The gloomy voice is the bundled screen's; a record of one's own articles has one voice.
+    screen_voice = "morris" if "morris" in every_voice else (every_voice or ["morris"])[0]
+    screen = [r for r in runs if r["voice"] == screen_voice and r["seed"] == 0]
     voices: dict[str, set[str]] = {}
     for r in runs:
         voices.setdefault(r["candidate"], set()).add(r["voice"])
-    both = [r for r in runs if {"morris", "ledger"} <= voices[r["candidate"]]]
+    both = [r for r in runs if set(every_voice) <= voices[r["candidate"]]]
+    setup = record.get("setup", Setup().identity())
+    articles = (f"`morris prepare --raw {' '.join(f['file'] for f in setup['raw'])} --fold F`" if setup["raw"]
+                else "`morris prepare --voice V --fold F`")
+    contrast = f"`{setup['contrast']['file']}`" if setup["contrast"] else "`bundled/contrast`"
+    finals = ("Both voices, every fold and seed" if len(every_voice) == 2 else
+              "Every fold and seed" if len(every_voice) < 2 else f"All {len(every_voice)} voices, every fold and seed")
     out = [
         "# Recipe sweep",
         "",
-        "Made by `scripts/recipe_sweep.py` from the rows of `docs/recipe.json` (never edited by hand). Each "
-        "run: `morris prepare --voice V --fold F`, `morris train --seed S` with the recipe's flags (torch "
-        f"backend, embedded default model), `morris eval --prompts {EVAL_PROMPTS} --max-tokens {EVAL_MAX_TOKENS} "
+        f"Made by `scripts/recipe_sweep.py` from the rows of `{shown(RECORD)}` (never edited by hand). Each "
+        f"run: {articles}, `morris train --seed S` with the recipe's flags (torch "
+        f"backend, {'model ' + setup['model'] if setup['model'] else 'embedded default model'}), `morris eval --prompts {EVAL_PROMPTS} "
+        f"--max-tokens {EVAL_MAX_TOKENS} "
         "--seed 0` on the fold's default-prepared data (the same held-out articles and prompts for every "
-        f"candidate) against the bundled contrast corpus (scoring version {YARDSTICK}). Cells are mean ± "
+        f"candidate) against {'the bundled contrast corpus' if not setup['contrast'] else contrast} (scoring "
+        f"version {YARDSTICK}). Cells are mean ± "
         "standard deviation over runs; a candidate beats the default only where the difference of means exceeds the larger spread. "
         "With both voices, the verdict is also given voice by voice, where the spread is that of folds and "
         "seeds alone (pooled, it also holds how differently the two voices move under any recipe).",
         "",
         "- writer drop: plain-text perplexity change on the fold's held-out articles (first 512 tokens).",
-        "- contrast drop: the same on other writing about the same topics (`bundled/contrast`).",
+        f"- contrast drop: the same on other writing about the same topics ({contrast}).",
         "- specificity: writer drop / contrast drop (above 1: the adapter learned the writer more than the "
         "topics); `-` where the contrast perplexity did not drop, so there is no ratio (the two drops show "
         "which way each moved); a candidate's mean is then over its other runs, says so, and is not judged.",
@@ -566,8 +640,8 @@ def write_table(record: dict[str, Any]) -> str:
         "- train s: wall time of training on a shared 2-core machine; a rough guide.",
         "- longest copy: the longest word span of the adapter's replies found in its training articles.",
         "",
-        *stage_table(screen, "Screen: the morris voice, training seed 0, every fold"),
-        *stage_table(both, "Both voices, every fold and seed"),
+        *stage_table(screen, f"Screen: the {screen_voice} voice, training seed 0, every fold"),
+        *stage_table(both, finals),
         *length_table(runs),
         *([f"{waiting} older rows were scored with an earlier yardstick and wait for `rescore`.", ""]
           if waiting else []),
@@ -601,17 +675,46 @@ def measure_row(row: dict[str, Any] | None, candidate: str, voice: str, fold: in
         save_row({**row, "length_articles": measure_length(adapter, data, args.backend)})
 
 
+def use(setup: Setup, record: Path) -> None:
+    """Point the sweep at `setup` and at `record` (its table beside it, as Markdown)."""
+    global SETUP, RECORD, TABLE
+    SETUP, RECORD, TABLE = setup, record, record.with_suffix(".md")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stage", choices=["screen", "final", "rescore", "length", "table"])
-    p.add_argument("--voices", default="morris", help="comma list of bundled voices")
+    p.add_argument("--voices", help="comma list of bundled voices (default: morris); with --raw, the writer's name")
     p.add_argument("--folds", default="0,1,2")
     p.add_argument("--seeds", default="0")
     p.add_argument("--only", default=BASELINE, help="comma list of candidates: " + ", ".join(CANDIDATES))
     p.add_argument("--backend", default="torch")
-    p.add_argument("--out", default="runs/recipe-sweep", help="where data, adapters and reports go")
+    p.add_argument("--out", help="where data, adapters and reports go (default: runs/recipe-sweep, with --raw "
+                   "runs/recipe-sweep-NAME)")
+    p.add_argument("--raw", nargs="+", metavar="FILE", help="the writer's own articles (JSONL from `morris scrape`) "
+                   "instead of the bundled voices; needs --record")
+    p.add_argument("--contrast", metavar="PATH", help="other writers on the same topics, as `morris eval --contrast` "
+                   "takes them (default: the bundled contrast corpus)")
+    p.add_argument("--model", metavar="DIR", help="model folder (default: the embedded default model)")
+    p.add_argument("--record", metavar="FILE", help=f"the rows, a JSON file; the table goes beside it as .md "
+                   f"(default: {shown(RECORD)}, the bundled voices' record)")
     args = p.parse_args()
+    if args.raw and not args.record:
+        p.error("--raw needs --record FILE.json: rows of your own articles stay out of the bundled record in docs/")
+    if args.raw and args.voices and "," in args.voices:
+        p.error("with --raw there is one writer; pass --voices NAME (a name for the rows) or leave it out")
+    for path in [*(args.raw or []), *([args.contrast] if args.contrast else []), *([args.model] if args.model else [])]:
+        if not Path(path).exists():
+            p.error(f"{path} does not exist")
+    resolved = [str(Path(f).resolve()) for f in args.raw or []]
+    name = args.voices or (Path(args.raw[0]).stem if args.raw else "morris")
+    args.voices = name
+    args.out = args.out or ("runs/recipe-sweep" + (f"-{name}" if args.raw else ""))
+    use(Setup(tuple(resolved), args.contrast and str(Path(args.contrast).resolve()),
+              args.model and str(Path(args.model).resolve())),
+        Path(args.record).resolve() if args.record else RECORD)
     if args.stage != "table":
+        check_setup(load_record())
         unknown = [c for c in args.only.split(",") if c not in CANDIDATES]
         if unknown:
             p.error(f"unknown candidates {unknown}; choose from {', '.join(CANDIDATES)}")

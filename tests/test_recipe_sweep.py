@@ -9,6 +9,8 @@ import math
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "recipe_sweep.py"
 spec = importlib.util.spec_from_file_location("recipe_sweep", SCRIPT)
 sweep = importlib.util.module_from_spec(spec)
@@ -281,3 +283,98 @@ def test_a_measure_some_runs_lack_is_shown_as_partial_and_not_judged():
     line = next(x for x in text.split("\n") if x.startswith("| dpo |"))
     assert "(2 of 3 runs)" in line and line.count("of 3 runs") == 1
     assert "- dpo: better than the default on nothing; worse on writer drop" in text
+
+
+# A small written corpus: a fictional columnist on railways, twenty articles of the sentences below.
+RAIL_SENTENCES = [
+    "The timetable, printed with the confidence of a weather forecast, promised a train every twelve minutes.",
+    "Nobody at the operator has yet explained where the other eleven went.",
+    "I have spent more of this year on platform four than in my own kitchen.",
+    "The new rolling stock arrived painted in a shade the press office calls heritage maroon.",
+    "Passengers call it the colour of a bruise, which is closer to the truth.",
+    "Fares rose by the usual amount, which is to say by slightly more than anyone's wages.",
+    "The minister rode the line once, on a Sunday, with the signals cleared ahead of him.",
+    "He declared it a triumph of modern engineering and went home by car.",
+    "Engineering works are scheduled, as ever, for the only weekend anyone wanted to travel.",
+    "The replacement bus service replaces neither the train nor, in any useful sense, a bus.",
+    "Somewhere in a depot outside the city, a perfectly good locomotive waits for a driver.",
+    "The drivers, for their part, wait for a pay offer that does not insult them.",
+    "A consultant's report, two hundred pages long, recommends a further report.",
+    "The station café closes at six, because nobody could possibly want tea after dark.",
+    "Delay repay forms run to four pages and ask for the ticket you surrendered at the barrier.",
+    "Still, the announcements are now made in a soothing voice, which helps almost not at all.",
+]
+
+
+def rail_corpus(path: Path, articles: int = 20, paragraphs: int = 3) -> Path:
+    import random
+
+    lines = []
+    for i in range(articles):
+        rng = random.Random(i)
+        body = "\n\n".join(" ".join(rng.sample(RAIL_SENTENCES, 4)) for _ in range(paragraphs))
+        lines.append(json.dumps({"url": f"https://example.org/rail/{i}", "title": f"Platform notes {i}",
+                                 "body": body, "author": "A. Commuter"}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_sweep(*args: str):
+    import subprocess
+
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=900)
+
+
+def test_the_sweep_runs_on_a_writers_own_articles_into_a_record_of_their_own(tmp_path, tiny_model):
+    pytest.importorskip("torch")
+    essays = rail_corpus(tmp_path / "essays.jsonl")
+    record = tmp_path / "sweep" / "rail.json"
+    common = ("--raw", str(essays), "--record", str(record), "--model", str(tiny_model),
+              "--out", str(tmp_path / "runs"), "--folds", "0", "--seeds", "0", "--only", "default")
+    done = run_sweep("screen", *common)
+    assert done.returncode == 0, done.stderr[-3000:]
+    kept = json.loads(record.read_text())
+    (run,) = kept["runs"]
+    assert run["key"] == "default/essays/fold0/seed0" and run["yardstick"] == sweep.YARDSTICK
+    assert math.isfinite(run["writer_change"]) and math.isfinite(run["contrast_change"])
+    assert kept["setup"]["raw"][0]["file"] == "essays.jsonl" and kept["setup"]["model"] == str(tiny_model)
+    prepared = [json.loads(x) for x in (tmp_path / "runs" / "data" / "essays-fold0" / "test.jsonl").read_text().splitlines()]
+    # the held-out articles are the writer's own, not a bundled voice's
+    assert prepared and {x["messages"][-1]["content"].splitlines()[0] for x in prepared} <= {
+        f"# Platform notes {i}" for i in range(20)}
+    table = record.with_suffix(".md").read_text()
+    assert "### Screen: the essays voice, training seed 0, every fold" in table
+    assert "`morris prepare --raw essays.jsonl --fold F`" in table and "| default | 1 |" in table
+
+    again = run_sweep("screen", *common)  # the row exists: nothing is trained again
+    assert again.returncode == 0 and json.loads(record.read_text())["runs"] == kept["runs"]
+
+    other = rail_corpus(tmp_path / "other.jsonl", articles=21)
+    mixed = run_sweep("screen", *common[:1], str(other), *common[2:])
+    assert mixed.returncode == 2 and "holds runs of essays.jsonl" in mixed.stderr
+    assert json.loads(record.read_text())["runs"] == kept["runs"]
+
+
+def test_own_articles_need_a_record_of_their_own(tmp_path):
+    essays = rail_corpus(tmp_path / "essays.jsonl")
+    refused = run_sweep("screen", "--raw", str(essays))
+    assert refused.returncode == 2 and "--raw needs --record" in refused.stderr
+    missing = run_sweep("screen", "--raw", str(tmp_path / "nope.jsonl"), "--record", str(tmp_path / "r.json"))
+    assert missing.returncode == 2 and "nope.jsonl does not exist" in missing.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_held_out_article_cut_into_parts_is_measured_whole(tmp_path, tiny_model):
+    from morris_mlx.cli import main as cli
+
+    essays = rail_corpus(tmp_path / "essays.jsonl", paragraphs=12)
+    data = tmp_path / "data"
+    assert cli(["prepare", "--raw", str(essays), "--out", str(data), "--model", str(tiny_model),
+                "--max-seq-length", "900"]) == 0
+    held = [json.loads(x)["messages"][-1]["content"] for s in ("test", "valid")
+            for x in (data / f"{s}.jsonl").read_text().splitlines()]
+    titled = [t for t in held if t.startswith("# ")]
+    assert len(held) > len(titled) > 0  # the articles were cut: some parts have no title line
+    articles = sweep.heldout_articles(data)
+    assert [title for title, _ in articles] == [t.splitlines()[0][2:] for t in titled]
+    assert sum(words for _, words in articles) == sum(len(t.split()) for t in held)
