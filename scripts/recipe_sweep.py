@@ -145,6 +145,7 @@ LATER_FIELDS = ("copied_words_max",)
 
 LENGTH_MAX_TOKENS = 1024  # the training length: room for the longest bundled article and its prompt
 LENGTH_SEED = 3
+LENGTH_BATCH = 8  # articles decoded together: all of a bundled fold's six; a large real corpus in eights
 
 
 @dataclass(frozen=True)
@@ -298,25 +299,34 @@ def run_one(
     }
 
 
-def heldout_articles(data: Path) -> list[tuple[str, int]]:
-    """(title, words) of the writer's held-out articles (test, then validation) in prepared `data`, whose
-    assistant turns start with the article's "# Title" line; an article longer than the training length
-    comes in parts, and the parts after its first (no title line) count toward its words."""
+def heldout_articles(data: Path) -> list[tuple[str, int, int]]:
+    """(title, words, parts) of the writer's held-out articles (test, then validation) in prepared `data`,
+    whose assistant turns start with the article's "# Title" line; an article longer than the training
+    length comes in parts, and the parts after its first (no title line) count toward its words."""
     from morris_mlx.dataset.jsonl import load_split  # the product's reader: validated, checked against stats
 
-    articles: list[tuple[str, int]] = []
+    articles: list[tuple[str, int, int]] = []
     for split in ("test", "valid"):
         first = len(articles)
         for example in load_split(data, split):
             text = example["messages"][-1]["content"]
             heading = text.splitlines()[0] if text else ""
             if heading.startswith("# "):
-                articles.append((heading[2:].strip(), len(text.split())))
+                articles.append((heading[2:].strip(), len(text.split()), 1))
             elif len(articles) > first:  # a later part of the split's last article
-                articles[-1] = (articles[-1][0], articles[-1][1] + len(text.split()))
+                title, words, parts = articles[-1]
+                articles[-1] = (title, words + len(text.split()), parts + 1)
             else:
                 raise SystemExit(f"{data / split}.jsonl: an article without its '# Title' line: {heading[:60]!r}")
     return articles
+
+
+def length_budget(writer: list[tuple[str, int, int]]) -> int:
+    """Tokens an article may run to: the training length, or, where a held-out article is longer than that
+    (it came in parts, as real columns may), twice its words (a word is 1.3-1.5 tokens of English), so
+    that the writer's length can be matched and overshot."""
+    longest = max((words for _, words, parts in writer if parts > 1), default=0)
+    return max(LENGTH_MAX_TOKENS, 2 * longest)
 
 
 def measure_length(adapter: Path, data: Path, backend: str) -> list[dict[str, Any]]:
@@ -327,15 +337,15 @@ def measure_length(adapter: Path, data: Path, backend: str) -> list[dict[str, An
     if not out.is_file():
         topics = adapter / "eval" / "length-topics.jsonl"
         topics.parent.mkdir(parents=True, exist_ok=True)
-        topics.write_text("".join(json.dumps({"topic": title}) + "\n" for title, _ in writer))
+        topics.write_text("".join(json.dumps({"topic": title}) + "\n" for title, _, _ in writer))
         morris("generate", "--batch", str(topics), "--out", str(out), "--adapter-path", str(adapter),
-               "--backend", backend, "--max-tokens", str(LENGTH_MAX_TOKENS), "--seed", str(LENGTH_SEED),
-               "--batch-size", str(len(writer)), *SETUP.model_flags())
+               "--backend", backend, "--max-tokens", str(length_budget(writer)), "--seed", str(LENGTH_SEED),
+               "--batch-size", str(min(len(writer), LENGTH_BATCH)), *SETUP.model_flags())
     replies = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if [r["topic"] for r in replies] != [title for title, _ in writer]:
+    if [r["topic"] for r in replies] != [title for title, _, _ in writer]:
         raise SystemExit(f"{out} holds other titles than {data}'s held-out articles; remove it and run again")
     return [{"title": title, "writer_words": words, "words": len(r["text"].split()),
-             "finish_reason": r["finish_reason"]} for (title, words), r in zip(writer, replies, strict=True)]
+             "finish_reason": r["finish_reason"]} for (title, words, _), r in zip(writer, replies, strict=True)]
 
 
 def load_record() -> dict[str, Any]:
@@ -353,7 +363,8 @@ def save_row(row: dict[str, Any]) -> dict[str, Any]:
     with open(RECORD.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the other sweep's read-modify-write waits for ours
         record = load_record()
-        record.setdefault("setup", SETUP.identity())
+        check_setup(record)  # again under the lock: another sweep may have started this record meanwhile
+        record["setup"] = SETUP.identity()
         keys = [r["key"] for r in record["runs"]]
         if row["key"] in keys:  # in its place, so the table's order of runs stays put
             record["runs"][keys.index(row["key"])] = row
@@ -368,8 +379,8 @@ def save_row(row: dict[str, Any]) -> dict[str, Any]:
 def check_setup(record: dict[str, Any]) -> None:
     """Refuse to add rows of other articles, contrast text or model to a record (a record from before the
     setup was kept holds the bundled one's)."""
-    kept = record.get("setup", Setup().identity())
-    if record["runs"] and kept != SETUP.identity():
+    kept = record.get("setup", Setup().identity() if record["runs"] else SETUP.identity())
+    if kept != SETUP.identity():
         def name(identity: dict[str, Any]) -> str:
             raw = ", ".join(f["file"] for f in identity["raw"]) or "the bundled voices"
             contrast = (identity["contrast"] or {}).get("file", "the bundled contrast corpus")
@@ -560,7 +571,8 @@ def length_table(runs: list[dict[str, Any]]) -> list[str]:
         return []
     order = [c for c in CANDIDATES if c in measured] + sorted(set(measured) - set(CANDIDATES))
     lines = ["### Article length (the `length` stage, for finalists)", "",
-             f"`morris generate` on each held-out article's title (up to {LENGTH_MAX_TOKENS} tokens, seed "
+             f"`morris generate` on each held-out article's title (up to {LENGTH_MAX_TOKENS} tokens, or twice "
+             "the words of a held-out article longer than that, seed "
              f"{LENGTH_SEED}), against the writer's own article of that title. Length: how much longer (+) or "
              "shorter (-) than the writer's the articles run as a rule (the mean of log(adapter's words / "
              "writer's words), shown as a change) ± the spread of one article about that (standard deviation "
@@ -618,14 +630,16 @@ def write_table(record: dict[str, Any]) -> str:
         "",
         f"Made by `scripts/recipe_sweep.py` from the rows of `{shown(RECORD)}` (never edited by hand). Each "
         f"run: {articles}, `morris train --seed S` with the recipe's flags (torch "
-        f"backend, {'model ' + setup['model'] if setup['model'] else 'embedded default model'}), `morris eval --prompts {EVAL_PROMPTS} "
+        f"backend, {'model ' + Path(setup['model']).name if setup['model'] else 'embedded default model'}), "
+        f"`morris eval --prompts {EVAL_PROMPTS} "
         f"--max-tokens {EVAL_MAX_TOKENS} "
         "--seed 0` on the fold's default-prepared data (the same held-out articles and prompts for every "
         f"candidate) against {'the bundled contrast corpus' if not setup['contrast'] else contrast} (scoring "
         f"version {YARDSTICK}). Cells are mean ± "
-        "standard deviation over runs; a candidate beats the default only where the difference of means exceeds the larger spread. "
-        "With both voices, the verdict is also given voice by voice, where the spread is that of folds and "
-        "seeds alone (pooled, it also holds how differently the two voices move under any recipe).",
+        "standard deviation over runs; a candidate beats the default only where the difference of means exceeds the larger spread."
+        + (" With both voices, the verdict is also given voice by voice, where the spread is that of folds and "
+           "seeds alone (pooled, it also holds how differently the two voices move under any recipe)."
+           if len(every_voice) > 1 else ""),
         "",
         "- writer drop: plain-text perplexity change on the fold's held-out articles (first 512 tokens).",
         f"- contrast drop: the same on other writing about the same topics ({contrast}).",
@@ -659,6 +673,7 @@ def write_table(record: dict[str, Any]) -> str:
             f"| {fmt(r['train_seconds'], 'seconds')} | {fmt(r.get('copied_words_max'), 'words')} |"
         )
     text = "\n".join(out) + "\n"
+    TABLE.parent.mkdir(parents=True, exist_ok=True)
     TABLE.write_text(text)
     return text
 
@@ -673,6 +688,38 @@ def measure_row(row: dict[str, Any] | None, candidate: str, voice: str, fold: in
     elif "length_articles" not in row:
         data = prepared(voice, fold, root, CANDIDATES[BASELINE])
         save_row({**row, "length_articles": measure_length(adapter, data, args.backend)})
+
+
+def checked_setup(args: argparse.Namespace, p: argparse.ArgumentParser) -> Setup:
+    """The setup of the command line, each input read as the product reads it, so that a bad file is a
+    one-line error before anything trains."""
+    from morris_mlx.dataset.raw import read_raw
+    from morris_mlx.errors import MorrisError
+    from morris_mlx.evaluation.run import load_contrast
+
+    if args.model and not (Path(args.model) / "config.json").is_file():
+        p.error(f"--model {args.model} is not a model folder (no config.json); pass a converted or downloaded model")
+    try:
+        if args.raw:
+            read_raw(args.raw)
+        if args.contrast:
+            load_contrast(Path(args.contrast))
+    except MorrisError as exc:
+        p.error(str(exc))
+    return Setup(tuple(str(Path(f).resolve()) for f in args.raw or []),
+                 args.contrast and str(Path(args.contrast).resolve()), args.model and str(Path(args.model).resolve()))
+
+
+def check_setup_of_runs(root: Path) -> None:
+    """Refuse a runs folder whose data and adapters came from another setup (kept in its setup.json), so
+    finished runs of other articles are never taken for this sweep's."""
+    kept = root / "setup.json"
+    if kept.is_file() and json.loads(kept.read_text()) != SETUP.identity():
+        print(f"{root} holds runs of another setup (see {kept}); pass another --out", file=sys.stderr)
+        raise SystemExit(2)
+    if not kept.is_file() and SETUP != Setup():  # the bundled runs folder predates setup.json
+        root.mkdir(parents=True, exist_ok=True)
+        kept.write_text(json.dumps(SETUP.identity(), indent=1) + "\n")
 
 
 def use(setup: Setup, record: Path) -> None:
@@ -703,18 +750,23 @@ def main() -> int:
         p.error("--raw needs --record FILE.json: rows of your own articles stay out of the bundled record in docs/")
     if args.raw and args.voices and "," in args.voices:
         p.error("with --raw there is one writer; pass --voices NAME (a name for the rows) or leave it out")
-    for path in [*(args.raw or []), *([args.contrast] if args.contrast else []), *([args.model] if args.model else [])]:
-        if not Path(path).exists():
-            p.error(f"{path} does not exist")
-    resolved = [str(Path(f).resolve()) for f in args.raw or []]
-    name = args.voices or (Path(args.raw[0]).stem if args.raw else "morris")
-    args.voices = name
-    args.out = args.out or ("runs/recipe-sweep" + (f"-{name}" if args.raw else ""))
-    use(Setup(tuple(resolved), args.contrast and str(Path(args.contrast).resolve()),
-              args.model and str(Path(args.model).resolve())),
-        Path(args.record).resolve() if args.record else RECORD)
+    if args.record and Path(args.record).suffix != ".json":
+        p.error(f"--record {args.record}: name a .json file (the table is written beside it as .md)")
+    setup = checked_setup(args, p)
+    args.voices = args.voices or (Path(args.raw[0]).stem if args.raw else "morris")
+    # A setup of its own gets a folder of its own: runs of other articles, contrast or model are never reused.
+    tag = "" if setup == Setup() else f"-{args.voices}-{hashlib.sha256(repr(setup.identity()).encode()).hexdigest()[:8]}"
+    args.out = str(Path(args.out).resolve()) if args.out else f"runs/recipe-sweep{tag}"
+    use(setup, Path(args.record).resolve() if args.record else RECORD)
+    try:
+        record = load_record()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        p.error(f"{RECORD} is not JSON ({exc}); pass another --record")
+    if not (isinstance(record, dict) and isinstance(record.get("runs"), list)):
+        p.error(f"{RECORD} is not a sweep record (no list of runs); pass another --record")
     if args.stage != "table":
-        check_setup(load_record())
+        check_setup(record)
+        check_setup_of_runs(REPO / args.out)
         unknown = [c for c in args.only.split(",") if c not in CANDIDATES]
         if unknown:
             p.error(f"unknown candidates {unknown}; choose from {', '.join(CANDIDATES)}")
@@ -727,7 +779,13 @@ def main() -> int:
                             measure_row(row, candidate, voice, fold, seed, args)
                         elif to_do(row, args.stage):
                             # Saved after every run: a killed sweep loses at most one.
-                            save_row(run_one(candidate, voice, fold, seed, args, rescore=row is not None))
+                            try:
+                                done = run_one(candidate, voice, fold, seed, args, rescore=row is not None)
+                            except subprocess.CalledProcessError as exc:  # its own error is printed above
+                                print(f"{run_key(candidate, voice, fold, seed)}: `morris {exc.cmd[3]}` exited with "
+                                      f"{exc.returncode}; nothing recorded for this run", file=sys.stderr)
+                                return 2
+                            save_row(done)
                         elif row is not None:
                             report = report_of(adapter_dir(REPO / args.out, candidate, voice, fold, seed))
                             if (fuller := refreshed(row, report.with_suffix(".json"))) is not None:

@@ -97,15 +97,12 @@ def test_rows_of_an_older_yardstick_are_replaced_not_duplicated_and_kept_out_of_
     assert "earlier yardstick" not in sweep.write_table(record)
 
 
-def test_every_recipe_is_scored_on_the_default_prepared_fold(tmp_path, monkeypatch):
-    """A recipe that prepares differently (paragraph chunks) trains on its own data but is scored on the
-    same held-out articles and prompts as the default, or its writer drop would measure other text."""
-    calls: list[tuple[str, ...]] = []
-
-    def fake_morris(*args: str) -> None:
+def fake_morris(calls: list[tuple[str, ...]]):
+    """`morris` as the sweep calls it, writing just the files the sweep reads next."""
+    def run(*args: str) -> None:
         calls.append(args)
         out = Path(args[args.index("--out") + 1]) if "--out" in args else None
-        if args[0] == "prepare":
+        if args[0] in ("prepare", "pairs"):
             out.mkdir(parents=True)
             (out / "train.jsonl").write_text("")
         elif args[0] == "train":
@@ -115,9 +112,15 @@ def test_every_recipe_is_scored_on_the_default_prepared_fold(tmp_path, monkeypat
         elif args[0] == "eval":
             out.parent.mkdir(parents=True)
             out.with_suffix(".json").write_text('{"style": {"adapter": {}}}')
+    return run
 
+
+def test_every_recipe_is_scored_on_the_default_prepared_fold(tmp_path, monkeypatch):
+    """A recipe that prepares differently (paragraph chunks) trains on its own data but is scored on the
+    same held-out articles and prompts as the default, or its writer drop would measure other text."""
+    calls: list[tuple[str, ...]] = []
     monkeypatch.setattr(sweep, "REPO", tmp_path)
-    monkeypatch.setattr(sweep, "morris", fake_morris)
+    monkeypatch.setattr(sweep, "morris", fake_morris(calls))
     args = sweep.argparse.Namespace(out="runs", backend="torch")
     sweep.run_one("chunks384", "morris", 2, 0, args)
     train = next(c for c in calls if c[0] == "train")
@@ -353,15 +356,34 @@ def test_the_sweep_runs_on_a_writers_own_articles_into_a_record_of_their_own(tmp
     mixed = run_sweep("screen", *common[:1], str(other), *common[2:])
     assert mixed.returncode == 2 and "holds runs of essays.jsonl" in mixed.stderr
     assert json.loads(record.read_text())["runs"] == kept["runs"]
+    # a record of its own, but the first corpus's runs folder: its finished runs are not taken for these
+    reused = run_sweep("screen", "--raw", str(other), "--record", str(tmp_path / "other.json"), *common[4:])
+    assert reused.returncode == 2 and "holds runs of another setup" in reused.stderr
+    assert not (tmp_path / "other.json").exists()
 
 
 def test_own_articles_need_a_record_of_their_own(tmp_path):
     essays = rail_corpus(tmp_path / "essays.jsonl")
     refused = run_sweep("screen", "--raw", str(essays))
     assert refused.returncode == 2 and "--raw needs --record" in refused.stderr
-    missing = run_sweep("screen", "--raw", str(tmp_path / "nope.jsonl"), "--record", str(tmp_path / "r.json"))
+    record = ("--record", str(tmp_path / "r.json"))
+    missing = run_sweep("screen", "--raw", str(tmp_path / "nope.jsonl"), *record)
     assert missing.returncode == 2 and "nope.jsonl does not exist" in missing.stderr
-    assert not (tmp_path / "r.json").exists()
+    (tmp_path / "broken.jsonl").write_text('{"url": "u", "title": "t", "body": "b"}\n{not json\n')
+    broken = run_sweep("screen", "--raw", str(tmp_path / "broken.jsonl"), *record)
+    assert broken.returncode == 2 and "broken.jsonl line 2" in broken.stderr
+    (tmp_path / "empty.txt").write_text("")
+    no_contrast = run_sweep("screen", "--raw", str(essays), "--contrast", str(tmp_path / "empty.txt"), *record)
+    assert no_contrast.returncode == 2 and "holds no text" in no_contrast.stderr
+    not_a_model = run_sweep("screen", "--raw", str(essays), "--model", str(essays), *record)
+    assert not_a_model.returncode == 2 and "is not a model folder" in not_a_model.stderr
+    markdown = run_sweep("screen", "--raw", str(essays), "--record", str(tmp_path / "r.md"))
+    assert markdown.returncode == 2 and "name a .json file" in markdown.stderr
+    (tmp_path / "r.json").write_text("{}")
+    not_a_record = run_sweep("table", *record)
+    assert not_a_record.returncode == 2 and "is not a sweep record" in not_a_record.stderr
+    assert (tmp_path / "r.json").read_text() == "{}" and not (tmp_path / "r.md").exists()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["broken.jsonl", "empty.txt", "essays.jsonl", "r.json"]
 
 
 def test_a_held_out_article_cut_into_parts_is_measured_whole(tmp_path, tiny_model):
@@ -376,5 +398,28 @@ def test_a_held_out_article_cut_into_parts_is_measured_whole(tmp_path, tiny_mode
     titled = [t for t in held if t.startswith("# ")]
     assert len(held) > len(titled) > 0  # the articles were cut: some parts have no title line
     articles = sweep.heldout_articles(data)
-    assert [title for title, _ in articles] == [t.splitlines()[0][2:] for t in titled]
-    assert sum(words for _, words in articles) == sum(len(t.split()) for t in held)
+    assert [title for title, _, _ in articles] == [t.splitlines()[0][2:] for t in titled]
+    bodies = {(row := json.loads(line))["title"]: row["body"] for line in essays.read_text().splitlines()}
+    for title, words, parts in articles:  # each article whole: its title line and every part of its body
+        assert words == len(f"# {title}".split()) + len(bodies[title].split()) and parts > 1
+    assert sweep.length_budget(articles) == 2 * max(words for _, words, _ in articles) > sweep.LENGTH_MAX_TOKENS
+    assert sweep.length_budget([("whole", 600, 1)]) == sweep.LENGTH_MAX_TOKENS  # the bundled articles' budget
+
+
+def test_the_articles_model_and_contrast_of_a_setup_reach_every_command(tmp_path, monkeypatch):
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(sweep, "REPO", tmp_path)
+    monkeypatch.setattr(sweep, "morris", fake_morris(calls))
+    setup = sweep.Setup(raw=("/w/articles.jsonl",), contrast="/w/others.jsonl", model="/w/model")
+    monkeypatch.setattr(sweep, "SETUP", setup)
+    monkeypatch.setattr(sweep, "heldout_articles", lambda data: [("Title", 500, 1)])
+    sweep.run_one("orpo-plain", "articles", 0, 0, sweep.argparse.Namespace(out="runs", backend="torch"))
+    with pytest.raises(FileNotFoundError):  # the fake writes no articles: the call is what counts here
+        sweep.measure_length(tmp_path / "adapter", tmp_path / "data", "torch")
+    by_command = {c[0]: c for c in calls}
+    assert set(by_command) == {"prepare", "pairs", "train", "eval", "generate"}
+    for command, args in by_command.items():
+        assert args[args.index("--model") + 1] == "/w/model", command
+    assert by_command["prepare"][1:3] == ("--raw", "/w/articles.jsonl") and "--voice" not in by_command["prepare"]
+    assert by_command["eval"][by_command["eval"].index("--contrast") + 1] == "/w/others.jsonl"
+    assert by_command["pairs"][-2:] == sweep.CANDIDATES["orpo-plain"].pair_flags
