@@ -6,7 +6,9 @@ continuations (`max_tokens`, 256 by default), not whole articles: they only need
 voice, and generating them is most of the stage's cost on a CPU. With `rejected_system` the rejected replies
 are written under another system prompt (a plain newswire voice, say) while the pair keeps the writer's
 prompt: the preference is then the writer against other writing on the same topic, not against the model's
-own try at the voice.
+own try at the voice. With `make_pairs_from_others` the rejected side is no model's at all: the opening of
+another writer's article on the closest topic, so the preference is the writer over other writers on the
+same subject, and building the pairs needs no model.
 
 The output folder is written whole or not at all (built beside it, renamed at the end), with the settings
 that made it in pairs.json.
@@ -59,6 +61,77 @@ def rejected_prompt(prompt: list[dict[str, str]], system: str | None) -> list[di
         return prompt
     turns = prompt[1:] if prompt and prompt[0]["role"] == "system" else prompt
     return [{"role": "system", "content": system}, *turns]
+
+
+REJECTED_WORDS = 200  # an opening about as long as a 256-token generated rejected reply
+
+
+def opening(text: str, words: int = REJECTED_WORDS) -> str:
+    """The first paragraphs of `text` up to `words` words; a paragraph that would run past them is cut at
+    its last sentence end that fits (at the word limit when none does)."""
+    kept: list[str] = []
+    count = 0
+    for paragraph in (p.strip() for p in text.split("\n\n")):
+        if not paragraph:
+            continue
+        n = len(paragraph.split())
+        if count + n <= words:
+            kept.append(paragraph)
+            count += n
+            continue
+        head = " ".join(paragraph.split()[: words - count])
+        ends = [head.rfind(mark) for mark in (". ", "? ", "! ")] + [len(head) - 1 if head[-1:] in ".?!" else -1]
+        cut = max(ends)
+        if cut > 0 or not kept:
+            kept.append(head[: cut + 1] if cut > 0 else head)
+        break
+    return "\n\n".join(kept)
+
+
+def closest_others(replies: list[str], others: list[str]) -> list[int]:
+    """For each reply, the index of the other text closest to it in words (TF-IDF over both, English stop
+    words left out, cosine similarity): the same subject, whoever wrote it."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectors = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit(replies + others)
+    similarity = vectors.transform(replies) @ vectors.transform(others).T
+    return [int(i) for i in similarity.toarray().argmax(axis=1)]
+
+
+def make_pairs_from_others(
+    data_dir: Path, out_dir: Path, others_path: Path, overwrite: bool = False
+) -> dict[str, int]:
+    """Write train/valid.jsonl of pairs into `out_dir` from the prepared `data_dir`: each example's reply
+    chosen over the opening of the text in `others_path` (what `morris eval --contrast` reads) closest to
+    it. Returns pairs per split."""
+    from morris_mlx.evaluation.run import load_contrast
+
+    data_dir, out_dir, others_path = Path(data_dir), Path(out_dir), Path(others_path)
+    check_out_dir(data_dir, out_dir, overwrite)
+    others = [opening(text) for text in load_contrast(others_path)]
+    others = [text for text in others if text.strip()]
+    if not others:
+        raise MorrisError(f"{others_path} holds no text to reject; pass other writers' articles")
+    written, counts = {}, {}
+    for split in PAIR_SPLITS:
+        rows = load_split(data_dir, split)
+        nearest = closest_others([row["messages"][-1]["content"] for row in rows], others)
+        written[split] = [pair_from_example(row, others[i]) for row, i in zip(rows, nearest, strict=True)]
+        counts[split] = len(rows)
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        for split, pairs in written.items():
+            write_jsonl(tmp / f"{split}.jsonl", pairs)
+        write_json(
+            tmp / PAIRS_RECORD,
+            {
+                "data": str(data_dir.resolve()),
+                "data_sha256": {s: sha256_file(data_dir / f"{s}.jsonl") for s in PAIR_SPLITS},
+                "rejected_from": str(others_path.resolve()),
+                "rejected": f"the opening ({REJECTED_WORDS} words at most) of the closest text by TF-IDF cosine",
+                "pairs": counts,
+            },
+        )
+    return counts
 
 
 def make_pairs(

@@ -60,6 +60,7 @@ QKVO = ["--target-modules", "q_proj", "k_proj", "v_proj", "o_proj"]
 # The contrast corpus's voice as a system prompt: rejected replies in it make the preference the writer
 # over other writing on the same topic (what specificity measures) rather than over the model's own try at
 # the writer's voice. The eval's contrast articles themselves are never trained on.
+OTHER_VOICE = "{other voice}"  # in pair flags: the other bundled voice's corpus
 PLAIN_NEWS = ("You are a wire-service reporter covering telecoms. Write a plain, neutral news report: what "
               "happened, the figures and who said what, in the order a reader needs them. No opinion, no jokes, "
               "no rhetorical questions, no asides. Plain prose paragraphs.")
@@ -125,6 +126,9 @@ CANDIDATES: dict[str, Recipe] = {
     "dpo": Recipe(("--objective", "dpo"), pairs=True),
     # ORPO with rejected replies in the plain newswire voice for the same prompts.
     "orpo-plain": Recipe(("--objective", "orpo"), pairs=True, pair_flags=("--rejected-system", PLAIN_NEWS)),
+    # ORPO with the other bundled voice's article on the closest subject rejected (its opening): the writer
+    # over another writer on the same topic. The eval's contrast corpus is never trained on.
+    "orpo-others": Recipe(("--objective", "orpo"), pairs=True, pair_flags=("--rejected-from", OTHER_VOICE)),
 }
 
 # What each row records, how the table shows it, and which way is better.
@@ -213,6 +217,21 @@ def pairs_of(data: Path, flags: tuple[str, ...] = ()) -> Path:
     return pairs
 
 
+def pair_flags(recipe: Recipe, voice: str) -> tuple[str, ...]:
+    """The recipe's `morris pairs` flags for `voice`, the other bundled voice's corpus in place of
+    OTHER_VOICE (a writer's own articles have no other voice in the sweep: refused)."""
+    if OTHER_VOICE not in recipe.pair_flags:
+        return recipe.pair_flags
+    from morris_mlx.paths import bundled_voices, voice_dir
+
+    others = [v for v in bundled_voices() if v != voice]
+    if SETUP.raw or not others:
+        print(f"{voice}: this recipe rejects another bundled voice's articles, which only a bundled voice has; "
+              "leave it out of --only", file=sys.stderr)
+        raise SystemExit(2)
+    return tuple(str(voice_dir(others[0])) if flag == OTHER_VOICE else flag for flag in recipe.pair_flags)
+
+
 def ratio(adapter: float | None, base: float | None) -> float:
     """How many times as often the adapter's texts are attributed to the writer as the base model's."""
     if adapter is None or base is None or not math.isfinite(adapter) or not math.isfinite(base):
@@ -259,7 +278,7 @@ def run_one(
     adapter = adapter_dir(root, candidate, voice, fold, seed)
     if not (adapter / "morris_adapter.json").is_file():
         resume = ["--resume"] if (adapter / "checkpoints").is_dir() else []
-        train_data = pairs_of(data, recipe.pair_flags) if recipe.pairs else data
+        train_data = pairs_of(data, pair_flags(recipe, voice)) if recipe.pairs else data
         morris("train", "--backend", args.backend, "--data", str(train_data), "--adapter-path", str(adapter),
                "--seed", str(seed), "--max-seq-length", "1024", *SETUP.model_flags(), *resume, *recipe.train)
     report_path = report_of(adapter)

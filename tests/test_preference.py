@@ -298,6 +298,50 @@ def test_a_rejected_system_prompt_is_added_where_the_prompt_has_none():
     assert rejected_prompt(asked, None) is asked
 
 
+def test_an_opening_is_whole_paragraphs_then_whole_sentences():
+    from morris_mlx.pairs import opening
+
+    text = "One two three. Four five.\n\nSix seven eight. Nine ten eleven. Twelve.\n\nThirteen."
+    assert opening(text, 5) == "One two three. Four five."
+    assert opening(text, 9) == "One two three. Four five.\n\nSix seven eight."
+    assert opening(text, 100) == text
+    assert opening("A sentence with no end in sight at all", 4) == "A sentence with no"
+
+
+def test_rejected_replies_can_be_other_writers_on_the_closest_subject(tiny_data, tmp_path):
+    from conftest import TOPICS
+
+    from morris_mlx.cli import main as cli
+
+    others = tmp_path / "others.jsonl"
+    texts = {topic: f"{topic} report. Quarterly {topic} figures were published on Tuesday. The {topic} "
+             f"programme is on schedule, a spokesperson said.\n\nMore on {topic} follows next week."
+             for topic in TOPICS}
+    others.write_text("".join(json.dumps({"body": text}) + "\n" for text in texts.values()))
+    out = tmp_path / "pairs"
+    # no --model: nothing is loaded, so nothing can be missing
+    assert cli(["pairs", "--data", str(tiny_data), "--out", str(out), "--rejected-from", str(others)]) == 0
+    chat = [json.loads(x) for x in (tiny_data / "train.jsonl").read_text().splitlines()]
+    for pair, row in zip(load_pairs(out, "train"), chat, strict=True):
+        topic = row["messages"][-2]["content"].split(": ", 1)[1]
+        assert pair["prompt"] == row["messages"][:-1] and pair["chosen"] == row["messages"][-1:]
+        assert pair["rejected"][0]["content"] == texts[topic]  # short enough to be its own opening
+    record = json.loads((out / "pairs.json").read_text())
+    assert record["rejected_from"] == str(others.resolve()) and record["pairs"] == {"train": 16, "valid": 4}
+
+
+def test_other_writers_and_a_model_for_the_rejected_side_are_one_too_many(tiny_data, tmp_path, capsys):
+    from morris_mlx.cli import main as cli
+
+    (tmp_path / "empty.jsonl").write_text("")
+    base = ["pairs", "--data", str(tiny_data), "--out", str(tmp_path / "pairs"), "--rejected-from"]
+    assert cli([*base, str(tmp_path / "empty.jsonl")]) == 2
+    assert "holds no text" in capsys.readouterr().err
+    assert cli([*base, str(tmp_path / "empty.jsonl"), "--rejected-system", "plain"]) == 2
+    assert "leave out --rejected-system" in capsys.readouterr().err
+    assert not (tmp_path / "pairs").exists()
+
+
 def test_pairs_command_bad_input_exits_2_and_writes_nothing(tiny_model, tiny_data, tmp_path):
     out = tmp_path / "pairs"
     missing = morris("pairs", "--model", str(tiny_model), "--data", str(tmp_path / "nope"), "--out", str(out))

@@ -423,3 +423,13 @@ def test_the_articles_model_and_contrast_of_a_setup_reach_every_command(tmp_path
     assert by_command["prepare"][1:3] == ("--raw", "/w/articles.jsonl") and "--voice" not in by_command["prepare"]
     assert by_command["eval"][by_command["eval"].index("--contrast") + 1] == "/w/others.jsonl"
     assert by_command["pairs"][-2:] == sweep.CANDIDATES["orpo-plain"].pair_flags
+    with pytest.raises(SystemExit):  # no other voice among one's own articles
+        sweep.pair_flags(sweep.CANDIDATES["orpo-others"], "articles")
+
+
+def test_another_voice_is_rejected_from_the_other_bundled_corpus():
+    from morris_mlx.paths import voice_dir
+
+    assert sweep.pair_flags(sweep.CANDIDATES["orpo-others"], "morris") == ("--rejected-from", str(voice_dir("ledger")))
+    assert sweep.pair_flags(sweep.CANDIDATES["orpo-others"], "ledger") == ("--rejected-from", str(voice_dir("morris")))
+    assert sweep.pair_flags(sweep.CANDIDATES["orpo"], "morris") == ()

@@ -25,6 +25,7 @@ EXAMPLE = """examples:
   morris train --objective orpo --data data/pairs --adapter-path adapters/morris-orpo
   morris pairs --data data/processed --out data/pairs-sft --adapter-path adapters/morris   # rejected: an adapter's
   morris pairs --out data/pairs-plain --rejected-system "You are a wire reporter. Write plain, neutral news."
+  morris pairs --out data/pairs-others --rejected-from data/raw/other-writers.jsonl   # no model needed
 """
 
 
@@ -61,6 +62,13 @@ def build_parser() -> ArgumentParser:
         "writer's); e.g. a plain newswire voice, so the preference is the writer over other writing on the "
         "same topic. The pairs keep the writer's prompt",
     )
+    p.add_argument(
+        "--rejected-from",
+        metavar="PATH",
+        help="other writers' articles, as `morris eval --contrast` takes them: each rejected reply is the "
+        "opening of the one closest to the writer's article in words (the same subject, another voice), "
+        "instead of a model's reply; no model is loaded",
+    )
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     return p
 
@@ -68,7 +76,7 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from morris_mlx.dataset.jsonl import load_split
     from morris_mlx.dataset.pairs import PAIR_SPLITS
-    from morris_mlx.pairs import PairSettings, check_out_dir, make_pairs
+    from morris_mlx.pairs import PairSettings, check_out_dir, make_pairs, make_pairs_from_others
     from morris_mlx.prompts import check_text
 
     args = build_parser().parse_args(sys.argv[2:] if argv is None else argv)
@@ -88,6 +96,13 @@ def main(argv: list[str] | None = None) -> int:
             )
     for split in PAIR_SPLITS:  # a broken file is reported before minutes of loading a model
         load_split(data_dir, split)
+    if args.rejected_from is not None:
+        chosen = [flag for flag, value in (("--adapter-path", args.adapter_path),
+                                           ("--rejected-system", args.rejected_system)) if value is not None]
+        if chosen:
+            raise MorrisError(f"--rejected-from takes the rejected replies from other writers; leave out {chosen[0]}")
+        counts = make_pairs_from_others(data_dir, out_dir, Path(args.rejected_from), overwrite=args.force)
+        return report(out_dir, counts)
     generator = load_generator(args, cfg)
     settings = PairSettings(
         max_tokens=args.max_tokens, seed=args.seed, batch_size=args.batch_size, rejected_system=rejected_system
@@ -97,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         log.info("rejected replies: %d of %d", done, total)
 
     counts = make_pairs(data_dir, out_dir, generator, settings, overwrite=args.force, progress=progress)
+    return report(out_dir, counts)
+
+
+def report(out_dir: Path, counts: dict[str, int]) -> int:
     print(f"pairs: {out_dir} ({counts['train']} train, {counts['valid']} valid)")
     print(f"train with: morris train --objective orpo --data {out_dir}")
     return 0
