@@ -118,19 +118,9 @@ def make_pairs_from_others(
         nearest = closest_others([row["messages"][-1]["content"] for row in rows], others)
         written[split] = [pair_from_example(row, others[i]) for row, i in zip(rows, nearest, strict=True)]
         counts[split] = len(rows)
-    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
-        for split, pairs in written.items():
-            write_jsonl(tmp / f"{split}.jsonl", pairs)
-        write_json(
-            tmp / PAIRS_RECORD,
-            {
-                "data": str(data_dir.resolve()),
-                "data_sha256": {s: sha256_file(data_dir / f"{s}.jsonl") for s in PAIR_SPLITS},
-                "rejected_from": str(others_path.resolve()),
-                "rejected": f"the opening ({REJECTED_WORDS} words at most) of the closest text by TF-IDF cosine",
-                "pairs": counts,
-            },
-        )
+    how = {"rejected_from": str(others_path.resolve()),
+           "rejected": f"the opening ({REJECTED_WORDS} words at most) of the closest text by TF-IDF cosine"}
+    write_pairs(data_dir, out_dir, written, how, overwrite)
     return counts
 
 
@@ -175,6 +165,18 @@ def make_pairs(
                 f"no {split} pairs: every reply was empty; raise --max-tokens or check the model"
             )
         written[split], counts[split] = pairs, len(pairs)
+    how = {"model": str(Path(generator.model_dir).resolve()),
+           "adapter": str(generator.adapter_path) if generator.adapter_path else None,
+           "backend": generator.backend, "settings": asdict(settings)}
+    write_pairs(data_dir, out_dir, written, how, overwrite)
+    return counts
+
+
+def write_pairs(
+    data_dir: Path, out_dir: Path, written: dict[str, list[dict]], how: dict[str, object], overwrite: bool
+) -> None:
+    """The pairs' folder, whole or not at all: a JSONL file per split and pairs.json, which records the
+    data they came from, `how` the rejected side was made, and the pairs per split."""
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         for split, pairs in written.items():
             write_jsonl(tmp / f"{split}.jsonl", pairs)
@@ -183,11 +185,7 @@ def make_pairs(
             {
                 "data": str(data_dir.resolve()),
                 "data_sha256": {s: sha256_file(data_dir / f"{s}.jsonl") for s in PAIR_SPLITS},
-                "model": str(Path(generator.model_dir).resolve()),
-                "adapter": str(generator.adapter_path) if generator.adapter_path else None,
-                "backend": generator.backend,
-                "settings": asdict(settings),
-                "pairs": counts,
+                **how,
+                "pairs": {split: len(pairs) for split, pairs in written.items()},
             },
         )
-    return counts
