@@ -93,7 +93,12 @@ def closest_others(replies: list[str], others: list[str]) -> list[int]:
     words left out, cosine similarity): the same subject, whoever wrote it."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    vectors = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit(replies + others)
+    try:
+        vectors = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit(replies + others)
+    except ValueError:  # scikit-learn's "empty vocabulary"
+        raise MorrisError(
+            "the articles share no words but English stop words to match subjects by; pass other writers' prose"
+        ) from None
     similarity = vectors.transform(replies) @ vectors.transform(others).T
     return [int(i) for i in similarity.toarray().argmax(axis=1)]
 

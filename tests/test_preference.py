@@ -339,6 +339,10 @@ def test_other_writers_and_a_model_for_the_rejected_side_are_one_too_many(tiny_d
     assert "holds no text" in capsys.readouterr().err
     assert cli([*base, str(tmp_path / "empty.jsonl"), "--rejected-system", "plain"]) == 2
     assert "leave out --rejected-system" in capsys.readouterr().err
+    from morris_mlx.pairs import closest_others
+
+    with pytest.raises(MorrisError, match="share no words but English stop words"):
+        closest_others(["the and of", "it is"], ["was the", "to be"])
     assert not (tmp_path / "pairs").exists()
 
 
