@@ -57,10 +57,10 @@ EVAL_PROMPTS = 15  # 12 asks of the 6 held-out articles' prompts (test and valid
 EVAL_MAX_TOKENS = 160
 
 QKVO = ["--target-modules", "q_proj", "k_proj", "v_proj", "o_proj"]
+OTHER_VOICE = "{other voice}"  # in pair flags: the other bundled voice's corpus
 # The contrast corpus's voice as a system prompt: rejected replies in it make the preference the writer
 # over other writing on the same topic (what specificity measures) rather than over the model's own try at
 # the writer's voice. The eval's contrast articles themselves are never trained on.
-OTHER_VOICE = "{other voice}"  # in pair flags: the other bundled voice's corpus
 PLAIN_NEWS = ("You are a wire-service reporter covering telecoms. Write a plain, neutral news report: what "
               "happened, the figures and who said what, in the order a reader needs them. No opinion, no jokes, "
               "no rhetorical questions, no asides. Plain prose paragraphs.")
