@@ -156,11 +156,13 @@ LENGTH_BATCH = 8  # articles decoded together: all of a bundled fold's six; a la
 class Setup:
     """Where a sweep's articles, contrast set and model come from: the bundled voices, contrast corpus
     and embedded default model unless given. With `raw`, every run is on the writer's own articles
-    (`morris prepare --raw`), as a user with a scraped corpus would train."""
+    (`morris prepare --raw`), as a user with a scraped corpus would train. `others`: other writers whose
+    openings a recipe rejects (OTHER_VOICE; the other bundled voice by default, needed with `raw`)."""
 
     raw: tuple[str, ...] = ()
     contrast: str | None = None
     model: str | None = None
+    others: str | None = None
 
     def source(self, voice: str) -> list[str]:
         return ["--raw", *self.raw] if self.raw else ["--voice", voice]
@@ -182,7 +184,8 @@ class Setup:
 
         return {"raw": [{"file": Path(f).name, "sha256": digest(f)} for f in self.raw],
                 "contrast": self.contrast and {"file": Path(self.contrast).name, "sha256": digest(self.contrast)},
-                "model": self.model}
+                "model": self.model,
+                **({"others": {"file": Path(self.others).name, "sha256": digest(self.others)}} if self.others else {})}
 
 
 SETUP = Setup()  # bundled; `main` sets it from --raw, --contrast and --model
@@ -218,18 +221,19 @@ def pairs_of(data: Path, flags: tuple[str, ...] = ()) -> Path:
 
 
 def pair_flags(recipe: Recipe, voice: str) -> tuple[str, ...]:
-    """The recipe's `morris pairs` flags for `voice`, the other bundled voice's corpus in place of
-    OTHER_VOICE (a writer's own articles have no other voice in the sweep: refused)."""
+    """The recipe's `morris pairs` flags for `voice`, other writers in place of OTHER_VOICE: `--others`,
+    else the other bundled voice's corpus (a writer's own articles have none: refused)."""
     if OTHER_VOICE not in recipe.pair_flags:
         return recipe.pair_flags
     from morris_mlx.paths import bundled_voices, voice_dir
 
-    others = [v for v in bundled_voices() if v != voice]
-    if SETUP.raw or not others:
-        print(f"{voice}: this recipe rejects another bundled voice's articles, which only a bundled voice has; "
-              "leave it out of --only", file=sys.stderr)
+    bundled = [str(voice_dir(v)) for v in bundled_voices() if v != voice and not SETUP.raw]
+    others = SETUP.others or (bundled[0] if bundled else None)
+    if others is None:
+        print(f"{voice}: this recipe rejects other writers' openings; pass --others PATH (other writers on the "
+              "same topics, not the --contrast set) or leave it out of --only", file=sys.stderr)
         raise SystemExit(2)
-    return tuple(str(voice_dir(others[0])) if flag == OTHER_VOICE else flag for flag in recipe.pair_flags)
+    return tuple(others if flag == OTHER_VOICE else flag for flag in recipe.pair_flags)
 
 
 def ratio(adapter: float | None, base: float | None) -> float:
@@ -721,12 +725,21 @@ def checked_setup(args: argparse.Namespace, p: argparse.ArgumentParser) -> Setup
     try:
         if args.raw:
             read_raw(args.raw)
-        if args.contrast:
-            load_contrast(Path(args.contrast))
+        for texts in (args.contrast, args.others):
+            if texts:
+                load_contrast(Path(texts))
     except MorrisError as exc:
         p.error(str(exc))
+    if args.others:
+        from morris_mlx.paths import CONTRAST_DIR
+
+        measured = Path(args.contrast).resolve() if args.contrast else CONTRAST_DIR.resolve()
+        if Path(args.others).resolve() == measured:
+            p.error(f"--others {args.others} is the set specificity is measured against; rejecting it would "
+                    "measure the training, not the voice: pass other writers")
     return Setup(tuple(str(Path(f).resolve()) for f in args.raw or []),
-                 args.contrast and str(Path(args.contrast).resolve()), args.model and str(Path(args.model).resolve()))
+                 args.contrast and str(Path(args.contrast).resolve()), args.model and str(Path(args.model).resolve()),
+                 args.others and str(Path(args.others).resolve()))
 
 
 def check_setup_of_runs(root: Path) -> None:
@@ -762,6 +775,9 @@ def main() -> int:
     p.add_argument("--contrast", metavar="PATH", help="other writers on the same topics, as `morris eval --contrast` "
                    "takes them (default: the bundled contrast corpus)")
     p.add_argument("--model", metavar="DIR", help="model folder (default: the embedded default model)")
+    p.add_argument("--others", metavar="PATH", help="other writers on the same topics whose openings orpo-others "
+                   "rejects, as `morris pairs --rejected-from` takes them (default: the other bundled voice; "
+                   "needed with --raw; never the --contrast set)")
     p.add_argument("--record", metavar="FILE", help=f"the rows, a JSON file; the table goes beside it as .md "
                    f"(default: {shown(RECORD)}, the bundled voices' record)")
     args = p.parse_args()

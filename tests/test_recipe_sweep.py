@@ -377,6 +377,9 @@ def test_own_articles_need_a_record_of_their_own(tmp_path):
     assert no_contrast.returncode == 2 and "holds no text" in no_contrast.stderr
     not_a_model = run_sweep("screen", "--raw", str(essays), "--model", str(essays), *record)
     assert not_a_model.returncode == 2 and "is not a model folder" in not_a_model.stderr
+    contrast = ("--contrast", str(essays))  # any readable text will do: it is refused before it is used
+    measured_twice = run_sweep("screen", "--raw", str(essays), *contrast, "--others", str(essays), *record)
+    assert measured_twice.returncode == 2 and "is the set specificity is measured against" in measured_twice.stderr
     markdown = run_sweep("screen", "--raw", str(essays), "--record", str(tmp_path / "r.md"))
     assert markdown.returncode == 2 and "name a .json file" in markdown.stderr
     (tmp_path / "r.json").write_text("{}")
@@ -425,6 +428,8 @@ def test_the_articles_model_and_contrast_of_a_setup_reach_every_command(tmp_path
     assert by_command["pairs"][-2:] == sweep.CANDIDATES["orpo-plain"].pair_flags
     with pytest.raises(SystemExit):  # no other voice among one's own articles
         sweep.pair_flags(sweep.CANDIDATES["orpo-others"], "articles")
+    monkeypatch.setattr(sweep, "SETUP", sweep.Setup(raw=setup.raw, others="/w/other-writers"))
+    assert sweep.pair_flags(sweep.CANDIDATES["orpo-others"], "articles") == ("--rejected-from", "/w/other-writers")
 
 
 def test_another_voice_is_rejected_from_the_other_bundled_corpus():
