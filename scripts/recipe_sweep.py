@@ -173,14 +173,14 @@ class Setup:
     def identity(self) -> dict[str, Any]:
         """What the record keeps, so rows of other articles, contrast text or model never mix in one table
         (files by content: a corpus scraped again is another corpus)."""
+        from morris_mlx.atomic import file_digests, sha256_file
+
         def digest(path: str | None) -> str | None:
             if path is None:
                 return None
-            target = Path(path)
-            if target.is_dir():
-                return hashlib.sha256(b"".join(f.read_bytes() for f in sorted(target.rglob("*"))
-                                               if f.is_file())).hexdigest()
-            return hashlib.sha256(target.read_bytes()).hexdigest()
+            if Path(path).is_dir():  # the folder's files, by name and content
+                return hashlib.sha256(json.dumps(file_digests(path), sort_keys=True).encode()).hexdigest()
+            return sha256_file(path)
 
         return {"raw": [{"file": Path(f).name, "sha256": digest(f)} for f in self.raw],
                 "contrast": self.contrast and {"file": Path(self.contrast).name, "sha256": digest(self.contrast)},
