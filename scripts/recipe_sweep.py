@@ -768,8 +768,8 @@ def main() -> int:
     p.add_argument("--seeds", default="0")
     p.add_argument("--only", default=BASELINE, help="comma list of candidates: " + ", ".join(CANDIDATES))
     p.add_argument("--backend", default="torch")
-    p.add_argument("--out", help="where data, adapters and reports go (default: runs/recipe-sweep, with --raw "
-                   "runs/recipe-sweep-NAME)")
+    p.add_argument("--out", help="where data, adapters and reports go (default: runs/recipe-sweep; for --raw, "
+                   "--contrast, --others or --model, runs/recipe-sweep-NAME-HASH)")
     p.add_argument("--raw", nargs="+", metavar="FILE", help="the writer's own articles (JSONL from `morris scrape`) "
                    "instead of the bundled voices; needs --record")
     p.add_argument("--contrast", metavar="PATH", help="other writers on the same topics, as `morris eval --contrast` "
