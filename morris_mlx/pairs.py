@@ -113,6 +113,11 @@ def make_pairs_from_others(
 
     data_dir, out_dir, others_path = Path(data_dir), Path(out_dir), Path(others_path)
     check_out_dir(data_dir, out_dir, overwrite)
+    if not others_path.exists():  # load_contrast's own message would name `morris eval`'s flag
+        raise MorrisError(
+            f"{others_path} does not exist; name other writers' articles: a folder of Markdown articles, "
+            "a JSONL file or a text file"
+        )
     others = [opening(text) for text in load_contrast(others_path)]
     others = [text for text in others if text.strip()]
     if not others:

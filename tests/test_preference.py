@@ -337,6 +337,9 @@ def test_other_writers_and_a_model_for_the_rejected_side_are_one_too_many(tiny_d
     base = ["pairs", "--data", str(tiny_data), "--out", str(tmp_path / "pairs"), "--rejected-from"]
     assert cli([*base, str(tmp_path / "empty.jsonl")]) == 2
     assert "holds no text" in capsys.readouterr().err
+    assert cli([*base, str(tmp_path / "nowhere.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere.jsonl does not exist; name other writers' articles" in err and "--contrast" not in err
     assert cli([*base, str(tmp_path / "empty.jsonl"), "--rejected-system", "plain"]) == 2
     assert "leave out --rejected-system" in capsys.readouterr().err
     from morris_mlx.pairs import closest_others

@@ -279,6 +279,46 @@ def test_building_pairs_can_be_stopped_and_failures_are_notifications(tmp_path, 
     run(scenario)
 
 
+def test_pairs_from_other_writers_need_no_model_and_go_to_a_folder_of_their_own(tmp_path, tiny_data):
+    from conftest import TOPICS
+
+    backend = BatchBackend()
+    app = create_app(backend_factory=lambda name: backend, model_dir=make_model_dir(tmp_path))
+    others = tmp_path / "others.jsonl"
+    others.write_text("".join(
+        json.dumps({"body": f"The {topic} figures were published on Tuesday, a spokesperson said."}) + "\n"
+        for topic in TOPICS
+    ))
+    out = pairs_dir_for(tiny_data, others=True)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            notes = record_notifications(app)
+            screen = await open_train(pilot, "others", tiny_data, "orpo")
+            assert "base model's replies" in label_text(screen, "#train-pairs-hint")
+            screen.query_one("#train-pairs-others", Input).value = str(tmp_path / "nowhere.jsonl")
+            await pilot.pause()
+            assert str(out) in label_text(screen, "#train-pairs-hint")
+            await press_build_pairs(pilot, screen)
+            await wait_until(pilot, lambda: notes and notes[-1][1] == "error", what="missing others refused")
+            assert "nowhere.jsonl does not exist" in notes[-1][0] and not out.exists()
+
+            screen.query_one("#train-pairs-others", Input).value = str(others)
+            await press_build_pairs(pilot, screen)
+            await wait_until(pilot, lambda: not screen.building and out.exists(), what="pairs built")
+            await pilot.pause()
+            assert not [n for n in notes[1:] if n[1] == "error"], notes
+            assert screen.query_one("#train-data", Input).value == str(out)
+            assert backend.loads == []  # no model was loaded for them
+
+    run(scenario)
+    record = json.loads((out / "pairs.json").read_text())
+    assert record["rejected_from"] == str(others.resolve()) and record["pairs"] == {"train": 16, "valid": 4}
+    assert not pairs_dir_for(tiny_data).exists()
+    rejected = load_pairs(out, "train")[0]["rejected"][0]["content"]
+    assert rejected.startswith("The ") and "spokesperson" in rejected
+
+
 def test_preference_helpers(tmp_path, tiny_data):
     assert parse_beta(" 0.1 ", "dpo") == 0.1
     with pytest.raises(Exception, match="beta must be a positive number"):
@@ -286,4 +326,5 @@ def test_preference_helpers(tmp_path, tiny_data):
     assert data_kind(tiny_data) == "chat" and data_kind(tmp_path / "nowhere") is None
     assert data_kind(write_pairs(tiny_data, tmp_path / "p")) == "pairs"
     assert pairs_dir_for(Path("data/processed/")) == Path("data/processed-pairs")
+    assert pairs_dir_for(Path("data/processed"), others=True) == Path("data/processed-pairs-others")
     assert pairs_dir_for(Path(".")).name == Path.cwd().name + "-pairs"

@@ -23,6 +23,7 @@ BETA_LABELS = {
     "orpo": "Lambda (ORPO: weight of the odds-ratio term)",
 }
 PAIRS_SUFFIX = "-pairs"
+OTHERS_SUFFIX = "-pairs-others"  # pairs that reject other writers' text: a folder apart from the model's
 
 
 def is_preference(objective: str) -> bool:
@@ -57,12 +58,13 @@ def data_kind(data_dir: Path) -> str | None:
     return "chat" if "messages" in record else None
 
 
-def pairs_dir_for(data_dir: Path) -> Path:
-    """The sibling folder pairs built from `data_dir` go to: data/processed -> data/processed-pairs."""
+def pairs_dir_for(data_dir: Path, others: bool = False) -> Path:
+    """The sibling folder pairs built from `data_dir` go to: data/processed -> data/processed-pairs, or
+    data/processed-pairs-others when the rejected side is other writers' text."""
     data_dir = Path(data_dir)
     if not data_dir.name:  # "." or "/": name the sibling after the real folder
         data_dir = data_dir.resolve()
-    return data_dir.with_name(data_dir.name + PAIRS_SUFFIX)
+    return data_dir.with_name(data_dir.name + (OTHERS_SUFFIX if others else PAIRS_SUFFIX))
 
 
 def check_data_kind(data_dir: Path, objective: str) -> None:

@@ -7,7 +7,8 @@ Both feed the same TrainProgress, so the picture is the same either way.
 
 The objective (supervised, or a preference stage: ORPO, DPO) and its beta go into the run's config. A
 preference stage trains on pairs; when the data folder holds chat examples instead, Build pairs makes them
-in another thread worker (the base model's replies rejected) into `<data>-pairs` and points the form there.
+in another thread worker (the base model's replies rejected) into `<data>-pairs` and points the form there;
+given other writers' articles, it rejects their openings instead, with no model, into `<data>-pairs-others`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from textual.worker import Worker, get_current_worker
 
 from morris_mlx.config import Config, validate
 from morris_mlx.errors import MorrisError
-from morris_mlx.pairs import PairSettings, make_pairs
+from morris_mlx.pairs import PairSettings, make_pairs, make_pairs_from_others
 from morris_mlx.training import TrainEvent, checkpoints, read_metrics
 from morris_mlx.tui.data_view import resolve_data_dir
 from morris_mlx.tui.messages import PairsEnded, PairsProgress, TrainEnded, TrainRecord
@@ -122,6 +123,8 @@ class TrainScreen(Screen):
                     yield Input(f"{cfg.train.beta:g}", id="train-beta", type="number")
                 with Vertical(id="train-pairs-row", classes="form-group"):
                     yield Label("", id="train-pairs-hint", classes="hint")
+                    yield Label("Reject other writers' text from (blank: the base model's)", classes="field-label")
+                    yield Input("", id="train-pairs-others", placeholder="articles: a folder, JSONL or text file")
                     yield Button("Build pairs", id="train-build-pairs")
                     yield ProgressBar(total=None, show_eta=False, id="pairs-progress")
                     yield Label("", id="pairs-status", classes="hint")
@@ -167,7 +170,7 @@ class TrainScreen(Screen):
             self._show_preference()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "train-data":
+        if event.input.id in ("train-data", "train-pairs-others"):
             self._show_preference()
 
     def _show_preference(self) -> None:
@@ -182,11 +185,20 @@ class TrainScreen(Screen):
         # While building, keep the progress on screen even if the form changed meanwhile.
         self.query_one("#train-pairs-row").display = needs_pairs or self.building
         if needs_pairs:
+            if self._others_path() is None:
+                how = "the base model's replies to its prompts, rejected against the writer's"
+            else:
+                how = "the writer's articles, each chosen over the opening of the other writers' closest in subject"
             self.query_one("#train-pairs-hint", Label).update(
-                f"This folder holds chat examples, not pairs. Build pairs: the base model's replies to its "
-                f"prompts, rejected against the writer's, into {pairs_dir_for(data_dir)}."
+                f"This folder holds chat examples, not pairs. Build pairs: {how}, into "
+                f"{pairs_dir_for(data_dir, others=self._others_path() is not None)}."
             )
         self.query_one("#pairs-progress").display = self.building
+
+    def _others_path(self) -> Path | None:
+        """Other writers' text to reject, as typed; None when blank (the base model's replies then)."""
+        text = self.query_one("#train-pairs-others", Input).value.strip()
+        return Path(text).expanduser() if text else None
 
     def _set_pairs_status(self, text: str) -> None:
         self.query_one("#pairs-status", Label).update(text)
@@ -401,16 +413,29 @@ class TrainScreen(Screen):
                 severity="error",
             )
             return
-        out_dir = pairs_dir_for(data_dir)
+        others = self._others_path()
+        if others is not None and not others.exists():
+            self.notify(
+                f"{others} does not exist; name other writers' articles (a folder, JSONL or text file), "
+                "or leave it blank to reject the base model's replies",
+                title="Cannot build pairs",
+                severity="error",
+            )
+            return
+        out_dir = pairs_dir_for(data_dir, others=others is not None)
         if out_dir.exists():
             self._use_existing_pairs(out_dir)
             return
         self.building = True
         self._pairs_stop = threading.Event()
         self.query_one("#pairs-progress", ProgressBar).update(total=None, progress=0)
-        self._set_pairs_status("loading the model…")
         self._show_preference()
-        self.build_pairs(data_dir, out_dir, copy.copy(self.pair_settings))
+        if others is None:
+            self._set_pairs_status("loading the model…")
+            self.build_pairs(data_dir, out_dir, copy.copy(self.pair_settings))
+        else:
+            self._set_pairs_status("matching the other writers' articles by subject…")
+            self.build_pairs_from_others(data_dir, out_dir, others)
 
     def _use_existing_pairs(self, out_dir: Path) -> None:
         """Never replace pairs already built (minutes of generation): point the form at them instead."""
@@ -448,6 +473,16 @@ class TrainScreen(Screen):
         except Cancelled:
             self.post_message(PairsEnded(None, "stopped; no pairs written"))
             return
+        except Exception as exc:  # noqa: BLE001 - shown as a notification; the app stays usable
+            self.post_message(PairsEnded(None, "failed", describe_error(exc, "building pairs")))
+            return
+        self.post_message(PairsEnded(out_dir, f"{counts['train']} train and {counts['valid']} valid pairs"))
+
+    @work(thread=True, exclusive=True, group="pairs", exit_on_error=False)
+    def build_pairs_from_others(self, data_dir: Path, out_dir: Path, others: Path) -> None:
+        # No model and seconds of work: nothing to stop midway, and the write screen may generate meanwhile.
+        try:
+            counts = make_pairs_from_others(data_dir, out_dir, others)
         except Exception as exc:  # noqa: BLE001 - shown as a notification; the app stays usable
             self.post_message(PairsEnded(None, "failed", describe_error(exc, "building pairs")))
             return
