@@ -760,6 +760,20 @@ def use(setup: Setup, record: Path) -> None:
     SETUP, RECORD, TABLE = setup, record, record.with_suffix(".md")
 
 
+def sweep_one(candidate: str, voice: str, fold: int, seed: int, args: argparse.Namespace) -> None:
+    """One run of the stage: trained and scored, rescored, or its lengths measured. Saved as soon as it is
+    done, so a killed sweep loses at most one run."""
+    row = {r["key"]: r for r in load_record()["runs"]}.get(run_key(candidate, voice, fold, seed))
+    if args.stage == "length":
+        measure_row(row, candidate, voice, fold, seed, args)
+    elif to_do(row, args.stage):
+        save_row(run_one(candidate, voice, fold, seed, args, rescore=row is not None))
+    elif row is not None:
+        report = report_of(adapter_dir(REPO / args.out, candidate, voice, fold, seed))
+        if (fuller := refreshed(row, report.with_suffix(".json"))) is not None:
+            save_row(fuller)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stage", choices=["screen", "final", "rescore", "length", "table"])
@@ -809,22 +823,12 @@ def main() -> int:
             for voice in args.voices.split(","):
                 for fold in (int(f) for f in args.folds.split(",")):
                     for seed in (int(s) for s in args.seeds.split(",")):
-                        row = {r["key"]: r for r in load_record()["runs"]}.get(run_key(candidate, voice, fold, seed))
-                        if args.stage == "length":
-                            measure_row(row, candidate, voice, fold, seed, args)
-                        elif to_do(row, args.stage):
-                            # Saved after every run: a killed sweep loses at most one.
-                            try:
-                                done = run_one(candidate, voice, fold, seed, args, rescore=row is not None)
-                            except subprocess.CalledProcessError as exc:  # its own error is printed above
-                                print(f"{run_key(candidate, voice, fold, seed)}: `morris {exc.cmd[3]}` exited with "
-                                      f"{exc.returncode}; nothing recorded for this run", file=sys.stderr)
-                                return 2
-                            save_row(done)
-                        elif row is not None:
-                            report = report_of(adapter_dir(REPO / args.out, candidate, voice, fold, seed))
-                            if (fuller := refreshed(row, report.with_suffix(".json"))) is not None:
-                                save_row(fuller)
+                        try:
+                            sweep_one(candidate, voice, fold, seed, args)
+                        except subprocess.CalledProcessError as exc:  # its own error is printed above
+                            print(f"{run_key(candidate, voice, fold, seed)}: `morris {exc.cmd[3]}` exited with "
+                                  f"{exc.returncode}; nothing recorded for this run", file=sys.stderr)
+                            return 2
     print(write_table(load_record()))
     return 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -253,6 +254,30 @@ def test_the_length_stage_compares_each_article_with_the_writers_own(tmp_path, m
     assert "| chunks512 | morris | 1 | 2 | 310 | 505 | -39% ± 3% | 1.00 |" in text
     assert ("- chunks512: length -39% against the default's -3%, worse beyond the spread, over the 1 run "
             "the default has too.") in text
+
+
+def test_a_failing_morris_step_of_the_length_stage_exits_2_and_records_nothing(tmp_path, monkeypatch, capsys):
+    for name in ("REPO", "RECORD", "TABLE", "SETUP"):
+        monkeypatch.setattr(sweep, name, getattr(sweep, name))  # main() sets them; put them back after
+    monkeypatch.setattr(sweep, "REPO", tmp_path)
+    record, runs = tmp_path / "recipe.json", tmp_path / "runs"
+    prepared_fold(runs / "data" / "morris-fold0", ["Fibre in the fog", "Slicing"], 50)
+    adapter = sweep.adapter_dir(runs, "default", "morris", 0, 0)
+    adapter.mkdir(parents=True)
+    (adapter / "morris_adapter.json").write_text("{}")
+    sweep.use(sweep.Setup(), record)
+    sweep.save_row({**row("default", 0, -0.2), "yardstick": sweep.YARDSTICK})
+    before = record.read_text()
+
+    def failing(*args: str) -> None:
+        raise subprocess.CalledProcessError(1, [sys.executable, "-m", "morris_mlx", *args])
+
+    monkeypatch.setattr(sweep, "morris", failing)
+    monkeypatch.setattr(sys, "argv", ["recipe_sweep.py", "length", "--folds", "0", "--only", "default",
+                                      "--out", str(runs), "--record", str(record)])
+    assert sweep.main() == 2
+    assert "default/morris/fold0/seed0: `morris generate` exited with 1; nothing recorded" in capsys.readouterr().err
+    assert record.read_text() == before
 
 
 def test_article_length_is_also_judged_voice_by_voice():
