@@ -185,13 +185,14 @@ class TrainScreen(Screen):
         # While building, keep the progress on screen even if the form changed meanwhile.
         self.query_one("#train-pairs-row").display = needs_pairs or self.building
         if needs_pairs:
-            if self._others_path() is None:
+            others = self._others_path()
+            if others is None:
                 how = "the base model's replies to its prompts, rejected against the writer's"
             else:
                 how = "the writer's articles, each chosen over the opening of the other writers' closest in subject"
             self.query_one("#train-pairs-hint", Label).update(
                 f"This folder holds chat examples, not pairs. Build pairs: {how}, into "
-                f"{pairs_dir_for(data_dir, others=self._others_path() is not None)}."
+                f"{pairs_dir_for(data_dir, others=others is not None)}."
             )
         self.query_one("#pairs-progress").display = self.building
 
