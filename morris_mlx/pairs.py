@@ -104,21 +104,23 @@ def closest_others(replies: list[str], others: list[str]) -> list[int]:
 
 
 def make_pairs_from_others(
-    data_dir: Path, out_dir: Path, others_path: Path, overwrite: bool = False
+    data_dir: Path, out_dir: Path, others_path: Path, overwrite: bool = False, words: int = REJECTED_WORDS
 ) -> dict[str, int]:
     """Write train/valid.jsonl of pairs into `out_dir` from the prepared `data_dir`: each example's reply
-    chosen over the opening of the text in `others_path` (what `morris eval --contrast` reads) closest to
-    it. Returns pairs per split."""
+    chosen over the opening, `words` long at most, of the text in `others_path` (what `morris eval
+    --contrast` reads) closest to it. Returns pairs per split."""
     from morris_mlx.evaluation.run import load_contrast
 
     data_dir, out_dir, others_path = Path(data_dir), Path(out_dir), Path(others_path)
     check_out_dir(data_dir, out_dir, overwrite)
+    if words < 1:
+        raise MorrisError(f"an opening of {words} words rejects nothing; give it at least one word")
     if not others_path.exists():  # load_contrast's own message would name `morris eval`'s flag
         raise MorrisError(
             f"{others_path} does not exist; name other writers' articles: a folder of Markdown articles, "
             "a JSONL file or a text file"
         )
-    others = [opening(text) for text in load_contrast(others_path)]
+    others = [opening(text, words) for text in load_contrast(others_path)]
     others = [text for text in others if text.strip()]
     if not others:
         raise MorrisError(f"{others_path} holds no text to reject; pass other writers' articles")
@@ -129,7 +131,7 @@ def make_pairs_from_others(
         written[split] = [pair_from_example(row, others[i]) for row, i in zip(rows, nearest, strict=True)]
         counts[split] = len(rows)
     how = {"rejected_from": str(others_path.resolve()),
-           "rejected": f"the opening ({REJECTED_WORDS} words at most) of the closest text by TF-IDF cosine"}
+           "rejected": f"the opening ({words} words at most) of the closest text by TF-IDF cosine"}
     write_pairs(data_dir, out_dir, written, how, overwrite)
     return counts
 

@@ -330,6 +330,27 @@ def test_rejected_replies_can_be_other_writers_on_the_closest_subject(tiny_data,
     assert record["rejected_from"] == str(others.resolve()) and record["pairs"] == {"train": 16, "valid": 4}
 
 
+def test_rejected_words_cuts_other_writers_openings_shorter(tiny_data, tmp_path, capsys):
+    from morris_mlx.cli import main as cli
+
+    others = tmp_path / "others.jsonl"
+    body = "First sentence of five words. Then a second one follows here.\n\nA later paragraph."
+    others.write_text(json.dumps({"body": body}) + "\n")
+    out = tmp_path / "pairs"
+    args = ["pairs", "--data", str(tiny_data), "--out", str(out), "--rejected-from", str(others)]
+    assert cli([*args, "--rejected-words", "8"]) == 0
+    assert {pair["rejected"][0]["content"] for pair in load_pairs(out, "train")} == {
+        "First sentence of five words."
+    }
+    assert "(8 words at most)" in json.loads((out / "pairs.json").read_text())["rejected"]
+    # sizing openings means nothing for a model's replies, and a length of no words is refused by argparse
+    assert cli(["pairs", "--data", str(tiny_data), "--out", str(tmp_path / "p2"), "--rejected-words", "8"]) == 2
+    assert "needs --rejected-from" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cli([*args, "--rejected-words", "0", "--force"])
+    assert exit_info.value.code == 2 and not (tmp_path / "p2").exists()
+
+
 def test_other_writers_and_a_model_for_the_rejected_side_are_one_too_many(tiny_data, tmp_path, capsys):
     from morris_mlx.cli import main as cli
 

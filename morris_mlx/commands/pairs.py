@@ -16,6 +16,7 @@ from morris_mlx.commands.common import (
     positive_int,
 )
 from morris_mlx.errors import MorrisError
+from morris_mlx.pairs import REJECTED_WORDS
 
 log = logging.getLogger("morris")
 
@@ -69,6 +70,13 @@ def build_parser() -> ArgumentParser:
         "opening of the one closest to the writer's article in words (the same subject, another voice), "
         "instead of a model's reply; no model is loaded",
     )
+    p.add_argument(
+        "--rejected-words",
+        type=positive_int,
+        metavar="N",
+        help="with --rejected-from: how much of the other writer's opening is rejected, in words (default: "
+        f"{REJECTED_WORDS}); shorter openings make each preference step cheaper",
+    )
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     return p
 
@@ -94,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
             raise MorrisError(
                 "--rejected-system is empty; pass the system prompt for the rejected replies, or leave it out"
             )
+    if args.rejected_words is not None and args.rejected_from is None:
+        raise MorrisError(
+            "--rejected-words sizes other writers' openings and needs --rejected-from; "
+            "a model's rejected replies are sized by --max-tokens"
+        )
     for split in PAIR_SPLITS:  # a broken file is reported before minutes of loading a model
         load_split(data_dir, split)
     if args.rejected_from is not None:
@@ -101,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                                            ("--rejected-system", args.rejected_system)) if value is not None]
         if chosen:
             raise MorrisError(f"--rejected-from takes the rejected replies from other writers; leave out {chosen[0]}")
-        counts = make_pairs_from_others(data_dir, out_dir, Path(args.rejected_from), overwrite=args.force)
+        counts = make_pairs_from_others(data_dir, out_dir, Path(args.rejected_from), overwrite=args.force,
+                                        words=args.rejected_words or REJECTED_WORDS)
         return report(out_dir, counts)
     generator = load_generator(args, cfg)
     settings = PairSettings(
