@@ -214,6 +214,7 @@ def bad_files(tmp_path) -> dict[str, Path]:
         (["--what", "train,fly", "--backend", "mlx"], "--what takes"),
         (["--iters", "2", "--backend", "mlx", "--data", "synthetic"], "warm-up"),
         (["--preset", "qlora-7b"], "needs a GPU"),
+        (["--objective", "orpo", "--backend", "mlx", "--data", "synthetic", "--what", "train"], "trains on preference pairs"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(argv, expected, bad_files, capsys, monkeypatch):
@@ -286,6 +287,22 @@ def test_mlx_4bit_records_on_the_tiny_model(tiny_model, tmp_path):
 
     assert stored_precision(models_dir() / "bench" / f"{tiny_model.name}-4bit") == "4bit"
     assert stored_precision(tiny_model) == "fp32"
+
+
+def test_preference_training_records_on_both_backends(tiny_model, tiny_data, tmp_path):
+    others = tmp_path / "others.txt"
+    others.write_text("A plain report on fibre, 5G and spectrum prices.\n\nThe figures were published on Tuesday.\n")
+    pairs = tmp_path / "pairs"
+    assert cli(["pairs", "--data", str(tiny_data), "--out", str(pairs), "--rejected-from", str(others)]) == 0
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--model", str(tiny_model), "--what", "train", "--objective", "orpo", "--data", str(pairs)]
+    assert cli([*argv, "--iters", "3", "--max-seq-length", "256", "--out", str(out)]) == 0
+    records = json.loads(out.read_text())
+    # mlx-lm's own trainer is supervised only, so there is no plain row to set beside ours
+    assert [r["measurement"] for r in records] == ["train:mlx:ours", "train:torch:ours"]
+    for r in records:
+        assert r["settings"]["objective"] == "orpo"
+        assert r["figures"]["train_tokens_per_second"]["min"] > 0 and r["figures"]["wall_seconds"] > 0
 
 
 def test_batch_generation_records_on_both_backends(tiny_model, tmp_path):

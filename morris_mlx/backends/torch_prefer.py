@@ -27,7 +27,11 @@ def sequence_logps(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row: the sum of the reply tokens' log-probabilities, and how many there are."""
     logits = model(input_ids=tokens[:, :-1]).logits.float()
-    logp = -F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:], reduction="none")
+    targets = tokens[:, 1:]
+    # Over [rows * width, vocab], not the [rows, vocab, width] view: on a CPU the strided view made the
+    # loss about 4x slower, forward and backward (docs/preference.md).
+    logp = -F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+    logp = logp.view_as(targets)
     mask = reply_mask(torch.arange(1, tokens.shape[1], device=tokens.device), bounds)
     return (logp * mask).sum(dim=1), mask.sum(dim=1)
 

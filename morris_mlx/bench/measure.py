@@ -23,10 +23,11 @@ def summarise(values: list[float]) -> dict[str, Any]:
 
 
 def bench_config(
-    iters: int, batch_size: int, rank: int, max_seq_length: int, grad_checkpoint: bool
+    iters: int, batch_size: int, rank: int, max_seq_length: int, grad_checkpoint: bool, objective: str = "sft"
 ) -> Config:
     return load_config(
         overrides={
+            "train.objective": objective,
             "train.iters": iters,
             "train.batch_size": batch_size,
             "train.grad_accumulation": 1,

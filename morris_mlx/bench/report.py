@@ -32,6 +32,7 @@ GROUP_KEYS = (
     "max_seq_length",
     "rank",
     "grad_checkpoint",
+    "objective",
     "max_tokens",
     "articles",
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from morris_mlx.commands.common import ArgumentParser, positive_int
+from morris_mlx.config import OBJECTIVES
 from morris_mlx.errors import MorrisError
 
 log = logging.getLogger("morris")
@@ -90,6 +91,13 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--preset", choices=sorted(PRESETS), help="a named configuration (flags given win)")
     p.add_argument("--force", action="store_true", help="run a GPU preset on a CPU anyway")
     p.add_argument("--iters", type=positive_int, default=12, help="training iterations per run (2 warm-up)")
+    p.add_argument(
+        "--objective",
+        choices=list(OBJECTIVES),
+        default="sft",
+        help="what training optimizes (default: %(default)s); dpo and orpo train on a pairs folder "
+        "(`morris pairs`) given as --data",
+    )
     p.add_argument("--batch-size", type=positive_int, default=2)
     p.add_argument("--max-seq-length", type=positive_int, default=512)
     p.add_argument("--rank", type=positive_int, default=16)
@@ -168,6 +176,11 @@ def _check_args(args: argparse.Namespace, what: set[str], devices: dict[str, str
         raise MorrisError(
             f"--iters {args.iters} leaves nothing to time after {WARMUP_STEPS} warm-up steps; use 3+"
         )
+    if "train" in what and args.objective != "sft" and args.data == "synthetic":
+        raise MorrisError(
+            f"--data synthetic makes supervised examples; --objective {args.objective} trains on preference "
+            "pairs: pass a folder made by `morris pairs` as --data"
+        )
     on_cpu = [b for b, d in devices.items() if d == "cpu"]
     if args.preset in NEEDS_GPU and on_cpu and not args.force:
         raise MorrisError(
@@ -240,6 +253,8 @@ class Bench:
             "data": "synthetic" if a.data == "synthetic" else Path(a.data).name,
             "repeats": a.repeats,
         }
+        if a.objective != "sft":  # records made before the flag existed are all supervised
+            settings["objective"] = a.objective
         if a.memory_limit_gb is not None:
             settings["memory_limit_gb"] = a.memory_limit_gb
         if generate:
@@ -258,7 +273,7 @@ class Bench:
         from morris_mlx.bench.measure import bench_config
 
         a = self.args
-        return bench_config(a.iters, a.batch_size, a.rank, a.max_seq_length, a.grad_checkpoint)
+        return bench_config(a.iters, a.batch_size, a.rank, a.max_seq_length, a.grad_checkpoint, a.objective)
 
 
 def _with_bandwidth(bench: Bench, figures: dict[str, Any], nbytes: int) -> dict[str, Any]:
@@ -285,7 +300,7 @@ def _train_rows(bench: Bench, name: str, model_dir: Path, precision: str, device
             device,
         )
     ]
-    if name == "mlx":
+    if name == "mlx" and bench.args.objective == "sft":  # mlx-lm's own trainer is supervised only
         log.info("training on mlx, %s (plain mlx-lm)", precision)
         measure.reset_peak_memory(name)
         figures = measure.train_plain_mlx_lm(model_dir, bench.data_dir, cfg)
