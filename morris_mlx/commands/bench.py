@@ -24,6 +24,7 @@ EXAMPLE = """examples:
   morris bench --backend mlx --shape zephyr --precision bf16,4bit --what generate,convert
   morris bench --preset qlora-7b --out qlora.json             # 7B QLoRA within 8 GB? (needs a GPU)
   morris bench --what batch --decode-batch-size 8 --articles 16   # morris generate --batch, 8 vs 1 at a time
+  morris bench --what train --objective orpo --data data/pairs    # the preference stage's steps
   morris bench --from-json mlx.json torch.json --markdown bench.md   # one table from earlier runs
 """
 
