@@ -29,7 +29,7 @@ def sequence_logps(
     logits = model(input_ids=tokens[:, :-1]).logits.float()
     targets = tokens[:, 1:]
     # Over [rows * width, vocab], not the [rows, vocab, width] view: on a CPU the strided view made the
-    # loss about 4x slower, forward and backward (docs/preference.md).
+    # loss about 4x slower, forward and backward (docs/benchmarks/2026-12-03-cpu-preference.md).
     logp = -F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
     logp = logp.view_as(targets)
     mask = reply_mask(torch.arange(1, tokens.shape[1], device=tokens.device), bounds)
