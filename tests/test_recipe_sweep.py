@@ -365,6 +365,10 @@ def test_the_sweep_runs_on_a_writers_own_articles_into_a_record_of_their_own(tmp
     (run,) = kept["runs"]
     assert run["key"] == "default/essays/fold0/seed0" and run["yardstick"] == sweep.YARDSTICK
     assert math.isfinite(run["writer_change"]) and math.isfinite(run["contrast_change"])
+    # every validation is kept, so another patience can be judged from the record
+    steps = [step for step, _ in run["val_losses"]]
+    assert steps[0] == 0 and steps == sorted(steps) and run["best_step"] in steps
+    assert all(math.isfinite(loss) for _, loss in run["val_losses"])
     assert kept["setup"]["raw"][0]["file"] == "essays.jsonl" and kept["setup"]["model"] == str(tiny_model)
     prepared = [json.loads(x) for x in (tmp_path / "runs" / "data" / "essays-fold0" / "test.jsonl").read_text().splitlines()]
     # the held-out articles are the writer's own, not a bundled voice's
