@@ -111,7 +111,7 @@ class TrainConfig:
     val_batches: int = _f(-1, "Validation batches per measurement; -1 uses the whole split.")
     save_every: int | None = _f(None, "Iterations between resumable checkpoints; empty: at each validation.")
     # 2, not 3: the third validation past the best never held a better one in the runs whose validation
-    # losses were kept, and it cost a seventh of make demo's training (docs/voice-yardstick.md, "Patience").
+    # losses were kept, and it cost a sixth of make demo's training steps (docs/voice-yardstick.md, "Patience").
     patience: int = _f(2, "Stop after this many validations without improvement (0: never stop early).")
     val_smoothing: float = _f(
         0.0,
