@@ -214,6 +214,8 @@ def bad_files(tmp_path) -> dict[str, Path]:
         (["--what", "train,fly", "--backend", "mlx"], "--what takes"),
         (["--iters", "2", "--backend", "mlx", "--data", "synthetic"], "warm-up"),
         (["--preset", "qlora-7b"], "needs a GPU"),
+        (["--dropout", "1"], "'1' is not a dropout"),
+        (["--dropout", "none"], "'none' is not a dropout"),
         (["--objective", "orpo", "--backend", "mlx", "--data", "synthetic", "--what", "train"], "trains on preference pairs"),
     ],
 )
@@ -240,6 +242,14 @@ def test_presets_give_defaults_that_flags_override():
     )
     assert [p.name for p in args.precision] == ["4bit"] and args.memory_limit_gb == 8.0
     assert parse_args(["--preset", "qlora-7b", "--model", "/models/zephyr"]).shape is None
+
+
+def test_dropout_flag_overrides_the_products_default_only_when_given():
+    from morris_mlx.bench.measure import bench_config
+    from morris_mlx.config import load_config
+
+    assert bench_config(12, 2, 16, 512, False).lora.dropout == load_config().lora.dropout
+    assert bench_config(12, 2, 16, 512, False, dropout=0.0).lora.dropout == 0.0
 
 
 def test_parse_precisions():
@@ -296,12 +306,12 @@ def test_preference_training_records_on_both_backends(tiny_model, tiny_data, tmp
     assert cli(["pairs", "--data", str(tiny_data), "--out", str(pairs), "--rejected-from", str(others)]) == 0
     out = tmp_path / "bench.json"
     argv = ["bench", "--model", str(tiny_model), "--what", "train", "--objective", "orpo", "--data", str(pairs)]
-    assert cli([*argv, "--iters", "3", "--max-seq-length", "256", "--out", str(out)]) == 0
+    assert cli([*argv, "--iters", "3", "--max-seq-length", "256", "--dropout", "0", "--out", str(out)]) == 0
     records = json.loads(out.read_text())
     # mlx-lm's own trainer is supervised only, so there is no plain row to set beside ours
     assert [r["measurement"] for r in records] == ["train:mlx:ours", "train:torch:ours"]
     for r in records:
-        assert r["settings"]["objective"] == "orpo"
+        assert r["settings"]["objective"] == "orpo" and r["settings"]["dropout"] == 0.0
         assert r["figures"]["train_tokens_per_second"]["min"] > 0 and r["figures"]["wall_seconds"] > 0
 
 

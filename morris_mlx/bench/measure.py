@@ -23,10 +23,18 @@ def summarise(values: list[float]) -> dict[str, Any]:
 
 
 def bench_config(
-    iters: int, batch_size: int, rank: int, max_seq_length: int, grad_checkpoint: bool, objective: str = "sft"
+    iters: int,
+    batch_size: int,
+    rank: int,
+    max_seq_length: int,
+    grad_checkpoint: bool,
+    objective: str = "sft",
+    dropout: float | None = None,
 ) -> Config:
+    dropout_override = {} if dropout is None else {"lora.dropout": dropout}
     return load_config(
         overrides={
+            **dropout_override,
             "train.objective": objective,
             "train.iters": iters,
             "train.batch_size": batch_size,

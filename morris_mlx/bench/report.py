@@ -2,7 +2,7 @@
 (peak memory of the 7B QLoRA configuration, decode bandwidth of a 7B model).
 
 Records are compared only with records made under the same settings (model, precision, preset, batch,
-sequence length, rank, tokens): a merged sweep holds many models and precisions, and a ratio across
+sequence length, rank, dropout, tokens): a merged sweep holds many models and precisions, and a ratio across
 them would mean nothing.
 """
 
@@ -31,6 +31,7 @@ GROUP_KEYS = (
     "batch_size",
     "max_seq_length",
     "rank",
+    "dropout",
     "grad_checkpoint",
     "objective",
     "max_tokens",

@@ -25,6 +25,7 @@ EXAMPLE = """examples:
   morris bench --preset qlora-7b --out qlora.json             # 7B QLoRA within 8 GB? (needs a GPU)
   morris bench --what batch --decode-batch-size 8 --articles 16   # morris generate --batch, 8 vs 1 at a time
   morris bench --what train --objective orpo --data data/pairs    # the preference stage's steps
+  morris bench --backend torch --what train --rank 32 --dropout 0   # what LoRA dropout costs a step
   morris bench --from-json mlx.json torch.json --markdown bench.md   # one table from earlier runs
 """
 
@@ -58,6 +59,16 @@ def _precisions(text: str) -> list:
         return parse_precisions(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _dropout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a dropout: give a number in [0, 1), e.g. 0 or 0.1")
+    return value
 
 
 def build_parser() -> ArgumentParser:
@@ -102,6 +113,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=2)
     p.add_argument("--max-seq-length", type=positive_int, default=512)
     p.add_argument("--rank", type=positive_int, default=16)
+    p.add_argument(
+        "--dropout",
+        type=_dropout,
+        metavar="P",
+        help="dropout on the LoRA input for training runs (default: the product's, lora.dropout)",
+    )
     p.add_argument("--grad-checkpoint", action=argparse.BooleanOptionalAction, default=False)
     p.add_argument("--memory-limit-gb", type=float, help="check training's peak memory against this")
     p.add_argument("--max-tokens", type=positive_int, default=64, help="tokens per generation run")
@@ -248,6 +265,7 @@ class Bench:
             "batch_size": a.batch_size,
             "max_seq_length": a.max_seq_length,
             "rank": a.rank,
+            "dropout": self.train_config().lora.dropout,
             "lora_targets": load_config().lora.target_modules,
             "iters": a.iters,
             "grad_checkpoint": a.grad_checkpoint,
@@ -274,7 +292,9 @@ class Bench:
         from morris_mlx.bench.measure import bench_config
 
         a = self.args
-        return bench_config(a.iters, a.batch_size, a.rank, a.max_seq_length, a.grad_checkpoint, a.objective)
+        return bench_config(
+            a.iters, a.batch_size, a.rank, a.max_seq_length, a.grad_checkpoint, a.objective, a.dropout
+        )
 
 
 def _with_bandwidth(bench: Bench, figures: dict[str, Any], nbytes: int) -> dict[str, Any]:
