@@ -55,6 +55,23 @@ BASELINE = "default"
 # prompt asked twice); 6: the classifier's passages take their length from the base model's replies alone,
 # so every candidate on a fold is judged by the same classifier.
 YARDSTICK = 6
+# The product's training defaults, as the rows know them: raised when a default changes. A candidate's
+# flags sit on top of the defaults it was trained under, so each row records them (rows without the field
+# were trained under the first), a candidate is judged against the default of its own rows' day, and
+# today's tables hold the runs trained as today's defaults train.
+DEFAULTS = 1
+
+
+@dataclass(frozen=True)
+class EarlierDefaults:
+    """Defaults rows were once trained under: how they differ from today's, and the candidate of theirs
+    that trained exactly as today's default does (its runs are today's default's, and are not redone)."""
+
+    differ: str
+    as_today: str | None = None
+
+
+EARLIER_DEFAULTS: dict[int, EarlierDefaults] = {}
 EVAL_PROMPTS = 15  # 12 asks of the 6 held-out articles' prompts (test and validation) and 3 off-topic
 EVAL_MAX_TOKENS = 160
 
@@ -204,8 +221,15 @@ def morris(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "morris_mlx", *args], check=True, cwd=REPO)
 
 
-def run_key(candidate: str, voice: str, fold: int, seed: int) -> str:
-    return f"{candidate}/{voice}/fold{fold}/seed{seed}"
+def run_key(candidate: str, voice: str, fold: int, seed: int, defaults: int | None = None) -> str:
+    """The row's key; runs under the first defaults keep the key they were recorded with."""
+    key = f"{candidate}/{voice}/fold{fold}/seed{seed}"
+    defaults = DEFAULTS if defaults is None else defaults
+    return key if defaults == 1 else f"{key}/defaults{defaults}"
+
+
+def defaults_of(row: dict[str, Any]) -> int:
+    return row.get("defaults", 1)
 
 
 def prepared(voice: str, fold: int, root: Path, recipe: Recipe) -> Path:
@@ -252,8 +276,11 @@ def ratio(adapter: float | None, base: float | None) -> float:
     return adapter / base if base > 0 else (math.inf if adapter > 0 else math.nan)
 
 
-def adapter_dir(root: Path, candidate: str, voice: str, fold: int, seed: int) -> Path:
-    return root / "adapters" / f"{candidate}-{voice}-fold{fold}-seed{seed}"
+def adapter_dir(root: Path, candidate: str, voice: str, fold: int, seed: int, defaults: int | None = None) -> Path:
+    """A run's adapter; a run under other defaults than the first has its own, never an earlier one's."""
+    name = f"{candidate}-{voice}-fold{fold}-seed{seed}"
+    defaults = DEFAULTS if defaults is None else defaults
+    return root / "adapters" / (name if defaults == 1 else f"{name}-defaults{defaults}")
 
 
 def report_of(adapter: Path) -> Path:
@@ -283,12 +310,15 @@ def refreshed(row: dict[str, Any], report_path: Path) -> dict[str, Any] | None:
 
 
 def run_one(
-    candidate: str, voice: str, fold: int, seed: int, args: argparse.Namespace, rescore: bool = False
+    candidate: str, voice: str, fold: int, seed: int, args: argparse.Namespace, rescore: bool = False,
+    defaults: int | None = None,
 ) -> dict[str, Any]:
-    """Train (unless the adapter is finished) and evaluate (unless a report exists and not `rescore`)."""
+    """Train (unless the adapter is finished) and evaluate (unless a report exists and not `rescore`).
+    `defaults`: those the run was trained under (today's unless it is an earlier run rescored)."""
     root, recipe = REPO / args.out, CANDIDATES[candidate]
+    defaults = DEFAULTS if defaults is None else defaults
     data = prepared(voice, fold, root, recipe)
-    adapter = adapter_dir(root, candidate, voice, fold, seed)
+    adapter = adapter_dir(root, candidate, voice, fold, seed, defaults)
     if not (adapter / "morris_adapter.json").is_file():
         resume = ["--resume"] if (adapter / "checkpoints").is_dir() else []
         train_data = pairs_of(data, pair_flags(recipe, voice)) if recipe.pairs else data
@@ -307,8 +337,9 @@ def run_one(
     voice_block, attribution = report.get("voice") or {}, report.get("attribution") or {}
     metrics = provenance.get("metrics") or {}
     return {
-        "key": run_key(candidate, voice, fold, seed),
+        "key": run_key(candidate, voice, fold, seed, defaults),
         "yardstick": YARDSTICK,
+        "defaults": defaults,
         "candidate": candidate,
         "flags": recipe.flags(),
         "voice": voice,
@@ -429,6 +460,19 @@ def current(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in runs if r.get("yardstick") == YARDSTICK]
 
 
+def today(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows trained as today's defaults train: today's own, and those of an earlier candidate that
+    trained as today's default does, as the default's (where the default has no run of its own there)."""
+    rows = [r for r in runs if defaults_of(r) == DEFAULTS]
+    have = {(r["candidate"], r["voice"], r["fold"], r["seed"]) for r in rows}
+    for r in runs:
+        earlier, where = EARLIER_DEFAULTS.get(defaults_of(r)), (BASELINE, r["voice"], r["fold"], r["seed"])
+        if earlier and r["candidate"] == earlier.as_today and where not in have:
+            rows.append({**r, "candidate": BASELINE, "key": run_key(*where), "trained_as": r["key"]})
+            have.add(where)
+    return rows
+
+
 def is_finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
@@ -471,7 +515,7 @@ def candidate_stats(runs: list[dict[str, Any]]) -> dict[str, tuple[float, float,
     return {k: stats[k] for k in METRICS}
 
 
-def stage_table(runs: list[dict[str, Any]], title: str) -> list[str]:
+def stage_table(runs: list[dict[str, Any]], title: str, default: str = "Today's default") -> list[str]:
     """Mean ± spread per candidate over `runs`, and the verdict against the default."""
     by_candidate: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
@@ -486,7 +530,7 @@ def stage_table(runs: list[dict[str, Any]], title: str) -> list[str]:
                  + (f" ({n} of {count} runs)" if 0 < n < count else "")
                  for (m, s, n), (_, kind, _) in zip(stats[c].values(), METRICS.values(), strict=True)]
         lines.append(f"| {c} | {count} | " + " | ".join(cells) + " |")
-    lines += ["", *verdict({c: by_candidate[c] for c in order}), ""]
+    lines += ["", *verdict({c: by_candidate[c] for c in order}, default), ""]
     return lines
 
 
@@ -530,9 +574,10 @@ def by_voice(candidate: str, mine: list[dict[str, Any]], theirs: list[dict[str, 
             f"better on every voice: {', '.join(every) or 'nothing'}."]
 
 
-def verdict(by_candidate: dict[str, list[dict[str, Any]]]) -> list[str]:
+def verdict(by_candidate: dict[str, list[dict[str, Any]]], default: str = "Today's default") -> list[str]:
+    """Each candidate against the default (`default` names it: today's, or the one of earlier rows' day)."""
     if BASELINE not in by_candidate:
-        return ["No verdict: today's default has no runs in this stage yet."]
+        return [f"No verdict: {default[0].lower() + default[1:]} has no runs in this stage yet."]
     lines = []
     for c, runs in by_candidate.items():
         if c == BASELINE:
@@ -559,10 +604,10 @@ def verdict(by_candidate: dict[str, list[dict[str, Any]]]) -> list[str]:
                          f"(target under {COPY_LIMIT})")
         return "; ".join(parts)
 
-    lines.append(f"- Today's default: {against_targets(by_candidate[BASELINE])}.")
+    lines.append(f"- {default}: {against_targets(by_candidate[BASELINE])}.")
     voices = sorted({r["voice"] for r in by_candidate[BASELINE]})
     if len(voices) > 1:  # a mean over voices can hide one that misses
-        lines += [f"- Today's default on {v} alone: "
+        lines += [f"- {default} on {v} alone: "
                   f"{against_targets([r for r in by_candidate[BASELINE] if r['voice'] == v])}." for v in voices]
     return lines
 
@@ -643,9 +688,9 @@ def shown(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
-def write_table(record: dict[str, Any]) -> str:
-    runs, waiting = current(record["runs"]), len(record["runs"]) - len(current(record["runs"]))
-    every_voice = list(dict.fromkeys(r["voice"] for r in runs))
+def section(runs: list[dict[str, Any]], every_voice: list[str], default: str = "Today's default") -> list[str]:
+    """The screen, the finals, the article lengths and every run, of rows trained under one set of
+    defaults (`default` names their default in the verdicts)."""
     # The gloomy voice is the bundled screen's; a record of one's own articles has one voice.
     screen_voice = "morris" if "morris" in every_voice else (every_voice or ["morris"])[0]
     screen = [r for r in runs if r["voice"] == screen_voice and r["seed"] == 0]
@@ -653,12 +698,38 @@ def write_table(record: dict[str, Any]) -> str:
     for r in runs:
         voices.setdefault(r["candidate"], set()).add(r["voice"])
     both = [r for r in runs if set(every_voice) <= voices[r["candidate"]]]
+    finals = ("Both voices, every fold and seed" if len(every_voice) == 2 else
+              "Every fold and seed" if len(every_voice) < 2 else f"All {len(every_voice)} voices, every fold and seed")
+    out = [
+        *stage_table(screen, f"Screen: the {screen_voice} voice, training seed 0, every fold", default),
+        *stage_table(both, finals, default),
+        *length_table(runs),
+        "### Runs",
+        "",
+        "| run | writer drop | contrast drop | specificity | attributed (base -> adapter) | updates | best step "
+        "| train s | longest copy |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        name = f"{r['key']} (trained as {r['trained_as']})" if "trained_as" in r else r["key"]
+        out.append(
+            f"| {name} | {fmt(r['writer_change'], 'pct')} | {fmt(r['contrast_change'], 'pct')} "
+            f"| {fmt(r['specificity'], 'ratio')} | {fmt(r['attribution_base'], 'ratio')} -> "
+            f"{fmt(r['attribution_adapter'], 'ratio')} | {r['updates']} | {r['best_step']} "
+            f"| {fmt(r['train_seconds'], 'seconds')} | {fmt(r.get('copied_words_max'), 'words')} |"
+        )
+    return [*out, ""]
+
+
+def write_table(record: dict[str, Any]) -> str:
+    runs, waiting = current(record["runs"]), len(record["runs"]) - len(current(record["runs"]))
+    every_voice = list(dict.fromkeys(r["voice"] for r in runs))
+    earlier = [(d, [r for r in runs if defaults_of(r) == d]) for d in sorted(EARLIER_DEFAULTS, reverse=True)]
+    earlier = [(d, rows) for d, rows in earlier if rows]
     setup = record.get("setup", Setup().identity())
     articles = (f"`morris prepare --raw {' '.join(f['file'] for f in setup['raw'])} --fold F`" if setup["raw"]
                 else "`morris prepare --voice V --fold F`")
     contrast = f"`{setup['contrast']['file']}`" if setup["contrast"] else "`bundled/contrast`"
-    finals = ("Both voices, every fold and seed" if len(every_voice) == 2 else
-              "Every fold and seed" if len(every_voice) < 2 else f"All {len(every_voice)} voices, every fold and seed")
     out = [
         "# Recipe sweep",
         "",
@@ -688,35 +759,32 @@ def write_table(record: dict[str, Any]) -> str:
         "- train s: wall time of training on a shared 2-core machine; a rough guide.",
         "- longest copy: the longest word span of the adapter's replies found in its training articles.",
         "",
-        *stage_table(screen, f"Screen: the {screen_voice} voice, training seed 0, every fold"),
-        *stage_table(both, finals),
-        *length_table(runs),
         *([f"{waiting} older rows were scored with an earlier yardstick and wait for `rescore`.", ""]
           if waiting else []),
-        "### Runs",
-        "",
-        "| run | writer drop | contrast drop | specificity | attributed (base -> adapter) | updates | best step "
-        "| train s | longest copy |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in runs:
-        out.append(
-            f"| {r['key']} | {fmt(r['writer_change'], 'pct')} | {fmt(r['contrast_change'], 'pct')} "
-            f"| {fmt(r['specificity'], 'ratio')} | {fmt(r['attribution_base'], 'ratio')} -> "
-            f"{fmt(r['attribution_adapter'], 'ratio')} | {r['updates']} | {r['best_step']} "
-            f"| {fmt(r['train_seconds'], 'seconds')} | {fmt(r.get('copied_words_max'), 'words')} |"
-        )
-    text = "\n".join(out) + "\n"
+    if not earlier:
+        out += section(runs, every_voice)
+    else:
+        out += ["## Today's defaults", "",
+                "Runs trained under today's defaults, and the runs of a candidate of earlier defaults that "
+                "trained exactly as today's default does (each shown as the default's, with the run it was "
+                "trained as).", "", *section(today(runs), every_voice)]
+        for d, rows in earlier:
+            out += [f"## Earlier defaults: {EARLIER_DEFAULTS[d].differ}", "",
+                    "Runs trained before a default changed: each candidate's flags sat on these defaults, so it "
+                    "is judged against the default of its day, and the verdicts' default is that one, not "
+                    "today's.", "", *section(rows, every_voice, "The default then")]
+    text = "\n".join(out).rstrip("\n") + "\n"
     TABLE.parent.mkdir(parents=True, exist_ok=True)
     TABLE.write_text(text)
     return text
 
 
 def measure_row(row: dict[str, Any] | None, candidate: str, voice: str, fold: int, seed: int,
-                args: argparse.Namespace) -> None:
+                args: argparse.Namespace, defaults: int | None = None) -> None:
     """Add the article lengths to a scored run's row (its adapter must still be on disk)."""
-    key, root = run_key(candidate, voice, fold, seed), REPO / args.out
-    adapter = adapter_dir(root, candidate, voice, fold, seed)
+    key, root = run_key(candidate, voice, fold, seed, defaults), REPO / args.out
+    adapter = adapter_dir(root, candidate, voice, fold, seed, defaults)
     if row is None or row.get("yardstick") != YARDSTICK or not (adapter / "morris_adapter.json").is_file():
         print(f"{key}: skipped; the length stage measures scored runs whose adapter is in {adapter.parent}")
     elif "length_articles" not in row:
@@ -771,16 +839,40 @@ def use(setup: Setup, record: Path) -> None:
     SETUP, RECORD, TABLE = setup, record, record.with_suffix(".md")
 
 
+def find_run(candidate: str, voice: str, fold: int, seed: int, stage: str) -> tuple[dict[str, Any] | None, str, int]:
+    """The run's row and what it was trained as (candidate, defaults): today's run; for the default,
+    failing that, the earlier candidate that trained as today's default does; for `rescore` and `length`,
+    failing those, the candidate's latest run under earlier defaults."""
+    rows = {r["key"]: r for r in load_record()["runs"]}
+    if (row := rows.get(run_key(candidate, voice, fold, seed))) is not None:
+        return row, candidate, DEFAULTS
+    earlier = sorted(EARLIER_DEFAULTS, reverse=True)
+    for defaults in earlier:
+        twin = EARLIER_DEFAULTS[defaults].as_today
+        if candidate == BASELINE and twin and (row := rows.get(run_key(twin, voice, fold, seed, defaults))):
+            return row, twin, defaults
+    for defaults in earlier if stage in ("rescore", "length") else []:
+        if (row := rows.get(run_key(candidate, voice, fold, seed, defaults))) is not None:
+            return row, candidate, defaults
+    return None, candidate, DEFAULTS
+
+
 def sweep_one(candidate: str, voice: str, fold: int, seed: int, args: argparse.Namespace) -> None:
     """One run of the stage: trained and scored, rescored, or its lengths measured. Saved as soon as it is
     done, so a killed sweep loses at most one run."""
-    row = {r["key"]: r for r in load_record()["runs"]}.get(run_key(candidate, voice, fold, seed))
+    row, trained_as, defaults = find_run(candidate, voice, fold, seed, args.stage)
+    adapter = adapter_dir(REPO / args.out, trained_as, voice, fold, seed, defaults)
     if args.stage == "length":
-        measure_row(row, candidate, voice, fold, seed, args)
+        measure_row(row, trained_as, voice, fold, seed, args, defaults)
     elif to_do(row, args.stage):
-        save_row(run_one(candidate, voice, fold, seed, args, rescore=row is not None))
+        if defaults != DEFAULTS and trained_as == candidate and not (adapter / "morris_adapter.json").is_file():
+            # Training it again would train it under today's defaults, not the ones its row records.
+            print(f"{run_key(candidate, voice, fold, seed, defaults)}: skipped; it was trained under earlier "
+                  f"defaults and its adapter is not in {adapter.parent}")
+            return
+        save_row(run_one(trained_as, voice, fold, seed, args, rescore=row is not None, defaults=defaults))
     elif row is not None:
-        report = report_of(adapter_dir(REPO / args.out, candidate, voice, fold, seed))
+        report = report_of(adapter)
         if (fuller := refreshed(row, report.with_suffix(".json"))) is not None:
             save_row(fuller)
 

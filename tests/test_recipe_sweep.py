@@ -467,3 +467,65 @@ def test_another_voice_is_rejected_from_the_other_bundled_corpus():
     assert sweep.pair_flags(sweep.CANDIDATES["orpo-others"], "morris") == ("--rejected-from", str(voice_dir("ledger")))
     assert sweep.pair_flags(sweep.CANDIDATES["orpo-others"], "ledger") == ("--rejected-from", str(voice_dir("morris")))
     assert sweep.pair_flags(sweep.CANDIDATES["orpo"], "morris") == ()
+
+
+# When a default changes ---------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def dropout_changed(monkeypatch):
+    """The product's defaults as they would be after LoRA dropout went from 0.1 to 0: the rows recorded so
+    far were trained under the first defaults, and their dropout0 runs trained as today's default does."""
+    monkeypatch.setattr(sweep, "DEFAULTS", 2)
+    monkeypatch.setattr(sweep, "EARLIER_DEFAULTS", {1: sweep.EarlierDefaults("LoRA dropout 0.1", as_today="dropout0")})
+
+
+def earlier_row(candidate: str, fold: int, writer: float) -> dict:
+    """A row recorded before rows carried their defaults."""
+    key = sweep.run_key(candidate, "morris", fold, 0, defaults=1)
+    return {**row(candidate, fold, writer), "key": key, "yardstick": sweep.YARDSTICK}
+
+
+def test_rows_of_earlier_defaults_are_judged_against_the_default_of_their_day(tmp_path, monkeypatch, dropout_changed):
+    monkeypatch.setattr(sweep, "TABLE", tmp_path / "recipe.md")
+    runs = [earlier_row("default", f, w) for f, w in enumerate((-0.20, -0.21, -0.19))]
+    runs += [earlier_row("r8", f, w) for f, w in enumerate((-0.30, -0.31, -0.29))]
+    runs += [earlier_row("dropout0", f, w) for f, w in enumerate((-0.25, -0.26, -0.24))]
+    runs += [{**row("r8", f, w), "yardstick": sweep.YARDSTICK, "defaults": 2}
+             for f, w in enumerate((-0.25, -0.26, -0.24))]
+    text = sweep.write_table({"runs": runs})
+    todays, then = text.split("## Earlier defaults: LoRA dropout 0.1")
+    assert "## Today's defaults" in todays and "| default | 3 |" in todays and "| dropout0 |" not in todays
+    assert "- Today's default: writer drop -25.0%" in todays
+    assert "No candidate differs from the default" in todays  # today's r8 against today's default
+    assert "| default/morris/fold0/seed0/defaults2 (trained as dropout0/morris/fold0/seed0) |" in todays
+    assert "- r8: better than the default on writer drop" in then  # against the default of its day
+    assert "- The default then: writer drop -20.0%" in then and "Today's default" not in then
+    assert "| r8/morris/fold0/seed0/defaults2 |" not in then
+
+
+def test_todays_default_is_not_trained_again_where_an_earlier_candidate_trained_as_it(
+    tmp_path, monkeypatch, capsys, dropout_changed
+):
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(sweep, "REPO", tmp_path)
+    monkeypatch.setattr(sweep, "RECORD", tmp_path / "recipe.json")
+    monkeypatch.setattr(sweep, "morris", fake_morris(calls))
+    args = sweep.argparse.Namespace(out="runs", backend="torch", stage="final")
+    sweep.save_row(earlier_row("dropout0", 0, -0.25))
+    sweep.save_row(earlier_row("r8", 0, -0.3))
+    sweep.save_row({**earlier_row("wd10", 0, -0.3), "yardstick": sweep.YARDSTICK - 1})
+
+    sweep.sweep_one("default", "morris", 0, 0, args)
+    assert calls == []  # dropout0's run under the first defaults is today's default's
+    sweep.sweep_one("r8", "morris", 0, 0, args)  # r8 under the first defaults is not r8 today
+    train = next(c for c in calls if c[0] == "train")
+    assert train[train.index("--adapter-path") + 1].endswith("adapters/r8-morris-fold0-seed0-defaults2")
+    rows = {r["key"]: r for r in sweep.load_record()["runs"]}
+    assert rows["r8/morris/fold0/seed0/defaults2"]["defaults"] == 2
+    assert rows["r8/morris/fold0/seed0"]["writer_change"] == -0.3  # the earlier run is kept as it was
+
+    calls.clear()
+    sweep.sweep_one("wd10", "morris", 0, 0, sweep.argparse.Namespace(out="runs", backend="torch", stage="rescore"))
+    assert calls == []  # its adapter is gone, and training it now would train it under today's defaults
+    assert "wd10/morris/fold0/seed0: skipped; it was trained under earlier defaults" in capsys.readouterr().out
