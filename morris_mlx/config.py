@@ -54,7 +54,9 @@ class LoraConfig:
     alpha: float = _f(
         64.0, "LoRA alpha; the update is scaled by alpha / rank (mlx-lm `scale`), 2.0 as in the original."
     )
-    dropout: float = _f(0.1, "Dropout on the LoRA input.")
+    # 0, not 0.1: no different on any measure of the recipe sweep, and drawing the masks took about a sixth
+    # of a torch training step on a CPU (docs/voice-yardstick.md, "Dropout").
+    dropout: float = _f(0.0, "Dropout on the LoRA input.")
     target_modules: list[str] = _f(
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         "Linear layers to adapt: attention and MLP (the first recipe sweep's pick); "

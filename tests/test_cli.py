@@ -68,7 +68,7 @@ def test_config_precedence_cli_over_file_over_defaults(tmp_path):
     cfg = load_config(cfg_file, {"lora.rank": 4, "train.iters": None})
     assert cfg.lora.rank == 4  # CLI wins
     assert cfg.lora.alpha == 16.0 and cfg.train.learning_rate == 2e-4  # file over defaults
-    assert cfg.lora.dropout == 0.1 and cfg.lora.scale == 4.0
+    assert cfg.lora.dropout == 0.0 and cfg.lora.scale == 4.0
     assert cfg.train.preset == "auto" and cfg.train.grad_accumulation is None  # sized from the data
 
 

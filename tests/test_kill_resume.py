@@ -37,6 +37,7 @@ def command(backend: str, model: Path, data: Path, out: Path, resume: bool) -> l
         *("--backend", backend, "--model", str(model), "--data", str(data), "--adapter-path", str(out)),
         *("--iters", "48", "--save-every", "2", "--steps-per-eval", "4", "--grad-accumulation", "1"),
         *("--rank", "4", "--patience", "0", "--learning-rate", "1e-3", "--seed", "3"),
+        *("--dropout", "0.1"),  # random masks: a resumed run must draw the ones the uninterrupted run drew
         *(["--resume"] if resume else []),
     ]
 

@@ -25,6 +25,7 @@ OVERRIDES = {
     "train.warmup_steps": 2,
     "train.lr_schedule": "cosine",
     "lora.rank": 4,
+    "lora.dropout": 0.1,  # random masks: a resumed run must draw the ones the uninterrupted run drew
 }
 
 

@@ -17,6 +17,15 @@ spec = importlib.util.spec_from_file_location("recipe_sweep", SCRIPT)
 sweep = importlib.util.module_from_spec(spec)
 sys.modules["recipe_sweep"] = sweep  # dataclasses look their module up while the script loads
 spec.loader.exec_module(sweep)
+PRODUCT_DEFAULTS = sweep.DEFAULTS  # what the script runs under, before a test pins it
+
+
+@pytest.fixture(autouse=True)
+def first_defaults(monkeypatch):
+    """The sweep's mechanics under the first defaults, whichever the product is at (rows without the
+    field, keys without a suffix); the tests of a changed default set their own."""
+    monkeypatch.setattr(sweep, "DEFAULTS", 1)
+    monkeypatch.setattr(sweep, "EARLIER_DEFAULTS", {})
 
 
 def row(candidate: str, fold: int, writer: float, contrast: float = -0.1, voice: str = "morris") -> dict:
@@ -363,7 +372,8 @@ def test_the_sweep_runs_on_a_writers_own_articles_into_a_record_of_their_own(tmp
     assert done.returncode == 0, done.stderr[-3000:]
     kept = json.loads(record.read_text())
     (run,) = kept["runs"]
-    assert run["key"] == "default/essays/fold0/seed0" and run["yardstick"] == sweep.YARDSTICK
+    assert run["key"] == sweep.run_key("default", "essays", 0, 0, PRODUCT_DEFAULTS)
+    assert run["defaults"] == PRODUCT_DEFAULTS and run["yardstick"] == sweep.YARDSTICK
     assert math.isfinite(run["writer_change"]) and math.isfinite(run["contrast_change"])
     # every validation is kept, so another patience can be judged from the record
     steps = [step for step, _ in run["val_losses"]]

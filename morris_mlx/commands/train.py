@@ -67,7 +67,7 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="morris train",
         description="LoRA fine-tune a model on train/valid.jsonl. LoRA defaults are the recipe sweep's winner "
-        "(rank 32, alpha 64, dropout 0.1, attention and MLP projections of all layers; docs/recipe.md); the "
+        "(rank 32, alpha 64, no dropout, attention and MLP projections of all layers; docs/recipe.md); the "
         "schedule is sized from the data (--preset auto) or the original Morris Bot's (--preset original: r16 "
         "on q/k/v/o, lr 1e-4, 2 epochs, batch 1, accumulation 8).",
         epilog=EXAMPLE,
