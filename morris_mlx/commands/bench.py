@@ -254,9 +254,8 @@ class Bench:
     peak_bandwidth_gbs: float | None
 
     def settings(self, precision: str, generate: bool = False) -> dict[str, Any]:
-        from morris_mlx.config import load_config
-
         a = self.args
+        lora = self.train_config().lora  # the product's LoRA settings with the flags given here
         settings: dict[str, Any] = {
             "model": self.source.name,
             "shape": a.shape,
@@ -265,8 +264,8 @@ class Bench:
             "batch_size": a.batch_size,
             "max_seq_length": a.max_seq_length,
             "rank": a.rank,
-            "dropout": self.train_config().lora.dropout,
-            "lora_targets": load_config().lora.target_modules,
+            "dropout": lora.dropout,
+            "lora_targets": lora.target_modules,
             "iters": a.iters,
             "grad_checkpoint": a.grad_checkpoint,
             "data": "synthetic" if a.data == "synthetic" else Path(a.data).name,
